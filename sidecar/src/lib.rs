@@ -1,0 +1,2 @@
+//! The minica sidecar (work in progress).
+#![warn(missing_docs)]

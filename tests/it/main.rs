@@ -1,0 +1,14 @@
+//! End-to-end tests across crates: the real `minica` and `minica-sidecar`
+//! binaries against real peers (`openssl`, `curl`) on 127.0.0.1.
+//!
+//! One test binary for the whole workspace, so the suite links once.
+//! The binaries are built by `scripts/test.sh` (`cargo build --workspace --bins`)
+//! before `cargo test` runs; see `support::bin`.
+// reason: this is test code; a failed unwrap is a failed test with its message.
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod support;
+
+mod ca;
+mod sidecar;
+mod verify;
