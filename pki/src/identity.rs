@@ -3,7 +3,8 @@
 //! minica puts `spiffe://<trust-domain>/<name>` in every leaf as a URI SAN,
 //! beside the DNS or IP names. A sidecar's `--allow` rule names one identity:
 //! - `spiffe://td/svc-b`: this exact URI SAN;
-//! - `spiffe://td/ns/*`: any URI SAN under `spiffe://td/ns/`;
+//! - `spiffe://td/ns/*`: any URI SAN under `spiffe://td/ns/` (`spiffe://td/*`:
+//!   the whole trust domain);
 //! - `dns:svc-b`: this DNS SAN (compared case-insensitively).
 //!
 //! The subject CN is never used to decide: only SANs count.
@@ -230,6 +231,11 @@ impl FromStr for AllowRule {
             };
         }
         if let Some(prefix) = s.strip_suffix("/*") {
+            // `spiffe://td/*`: the whole trust domain.
+            if let Some(td) = prefix.strip_prefix("spiffe://").filter(|td| !td.contains('/')) {
+                validate_trust_domain(td)?;
+                return Ok(AllowRule::Prefix(format!("spiffe://{td}/")));
+            }
             // Validate the prefix as an ID of its own, then keep its slash.
             let id: SpiffeId = prefix.parse()?;
             return Ok(AllowRule::Prefix(format!("{id}/")));
@@ -292,6 +298,9 @@ mod tests {
         assert!(is_allowed(&[], &other));
         assert!(!is_allowed(&[exact.clone(), dns], &other));
         assert_eq!(prefix.to_string(), "spiffe://minica.internal/ns/*");
+        let domain: AllowRule = "spiffe://minica.internal/*".parse().unwrap();
+        assert!(domain.matches(&b) && domain.matches(&nsx));
+        assert!(!domain.matches(&peer(&["spiffe://other.internal/svc-b"], &[])));
     }
 
     #[test]

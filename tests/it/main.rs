@@ -10,5 +10,7 @@
 mod support;
 
 mod ca;
+mod mysql;
+mod revoke;
 mod sidecar;
 mod verify;

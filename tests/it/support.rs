@@ -6,7 +6,7 @@ use std::process::{Command, Output};
 
 /// The path of a workspace binary (`minica`, `minica-sidecar`) built next to
 /// this test binary (`target/<profile>/`).
-pub fn bin(name: &str) -> PathBuf {
+pub(crate) fn bin(name: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("current test executable");
     // target/<profile>/deps/it-<hash> -> target/<profile>/<name>
     let dir = exe.parent().and_then(Path::parent).expect("target dir");
@@ -21,7 +21,7 @@ pub fn bin(name: &str) -> PathBuf {
 
 /// A `minica` command with `--home HOME`, run in `cwd`, with a clean
 /// environment for the variables minica reads.
-pub fn minica(home: &Path, cwd: &Path) -> Command {
+pub(crate) fn minica(home: &Path, cwd: &Path) -> Command {
     let mut cmd = Command::new(bin("minica"));
     cmd.current_dir(cwd)
         .env_remove("MINICA_HOME")
@@ -33,26 +33,26 @@ pub fn minica(home: &Path, cwd: &Path) -> Command {
 
 /// What a finished command gave: exit code and text output.
 #[derive(Debug)]
-pub struct Ran {
+pub(crate) struct Ran {
     /// Exit code (`None` when killed by a signal).
-    pub code: Option<i32>,
+    pub(crate) code: Option<i32>,
     /// Standard output.
-    pub stdout: String,
+    pub(crate) stdout: String,
     /// Standard error.
-    pub stderr: String,
+    pub(crate) stderr: String,
 }
 
 impl Ran {
     /// Panics with both outputs unless the command exited 0.
     #[track_caller]
-    pub fn ok(self) -> Self {
+    pub(crate) fn ok(self) -> Self {
         assert_eq!(self.code, Some(0), "command failed:\n{self}");
         self
     }
 
     /// Panics unless the command exited with `code`.
     #[track_caller]
-    pub fn code(self, code: i32) -> Self {
+    pub(crate) fn code(self, code: i32) -> Self {
         assert_eq!(self.code, Some(code), "unexpected exit code:\n{self}");
         self
     }
@@ -69,7 +69,7 @@ impl std::fmt::Display for Ran {
 }
 
 /// Runs a command to completion and captures its output.
-pub fn run(cmd: &mut Command) -> Ran {
+pub(crate) fn run(cmd: &mut Command) -> Ran {
     let Output {
         status,
         stdout,
@@ -86,7 +86,7 @@ pub fn run(cmd: &mut Command) -> Ran {
 
 /// Panics with an install hint unless `tool` is on PATH. Tests never skip
 /// silently: a missing peer is a failed test (scripts/test.sh installs them).
-pub fn require_tool(tool: &str) {
+pub(crate) fn require_tool(tool: &str) {
     let found = std::env::var_os("PATH")
         .map(|paths| std::env::split_paths(&paths).any(|dir| dir.join(tool).is_file()))
         .unwrap_or(false);

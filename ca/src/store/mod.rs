@@ -1,0 +1,171 @@
+//! The ledger: where every issued certificate is recorded.
+//!
+//! CA logic talks to a [`Store`] and never to an engine. The one engine
+//! today is [`SledStore`]; another (e.g. PostgreSQL) implements the same
+//! trait. A store is used by one process at a time: the CA home's lock
+//! ensures that for file-based engines.
+
+mod sled;
+
+pub use self::sled::SledStore;
+
+use crate::error::StoreError;
+use crate::record::CertRecord;
+use crate::serial::Serial;
+
+/// A durable ledger of certificates and per-issuer CRL numbers.
+///
+/// Every method that changes something is durable when it returns `Ok`
+/// (flushed to disk, or committed by the database). The trait is object
+/// safe: the CA holds a `Box<dyn Store>`.
+pub trait Store: Send + Sync + std::fmt::Debug {
+    /// Atomically and durably inserts `new` records (refusing any serial
+    /// already present, with [`StoreError::SerialExists`], and then changing
+    /// nothing) and replaces `updated` ones (which must exist, else
+    /// [`StoreError::NotFound`]). One call is one durable commit, so a batch
+    /// of issuances costs one flush.
+    fn commit(&self, new: &[CertRecord], updated: &[CertRecord]) -> Result<(), StoreError>;
+
+    /// The record with this serial.
+    fn get(&self, serial: &Serial) -> Result<Option<CertRecord>, StoreError>;
+
+    /// Every record whose name equals `name` (ASCII case-insensitively),
+    /// whatever its status.
+    fn by_name(&self, name: &str) -> Result<Vec<CertRecord>, StoreError>;
+
+    /// Every record, in serial order.
+    fn all(&self) -> Result<Vec<CertRecord>, StoreError>;
+
+    /// Increments and durably stores the CRL number of `issuer`, returning
+    /// the new value (1 for the first CRL). Numbers never go down.
+    fn next_crl_number(&self, issuer: &Serial) -> Result<u64, StoreError>;
+
+    /// The last CRL number handed out for `issuer`, if any.
+    fn crl_number(&self, issuer: &Serial) -> Result<Option<u64>, StoreError>;
+
+    /// Durably inserts new records (see [`Store::commit`]).
+    fn insert(&self, new: &[CertRecord]) -> Result<(), StoreError> {
+        self.commit(new, &[])
+    }
+
+    /// Durably replaces one existing record (revocation, supersession).
+    fn update(&self, record: &CertRecord) -> Result<(), StoreError> {
+        self.commit(&[], std::slice::from_ref(record))
+    }
+
+    /// True when a record with this serial exists.
+    fn contains(&self, serial: &Serial) -> Result<bool, StoreError> {
+        Ok(self.get(serial)?.is_some())
+    }
+}
+
+/// The behaviour every [`Store`] engine must show, as reusable test code:
+/// a new engine calls [`contract::check`] on an empty store, reopens it, and
+/// calls [`contract::check_after_reopen`].
+#[cfg(test)]
+pub(crate) mod contract {
+    use super::Store;
+    use crate::error::StoreError;
+    use crate::record::{CertKind, CertRecord, Status};
+    use crate::serial::Serial;
+
+    fn sample(name: &str) -> CertRecord {
+        let now = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap();
+        CertRecord {
+            serial: Serial::random(),
+            name: name.to_string(),
+            kind: CertKind::Leaf,
+            profile: None,
+            key_type: crate::key::KeyType::EcdsaP256,
+            sans: vec![],
+            not_before: now,
+            not_after: now,
+            issuer_serial: Serial::random(),
+            status: Status::Active,
+            revocation: None,
+            superseded_by: None,
+            renewed_from: None,
+            key_generated: true,
+            cert_der: vec![1, 2, 3],
+        }
+    }
+
+    /// What [`check`] wrote, for [`check_after_reopen`].
+    pub(crate) struct Written {
+        a: Serial,
+        b: Serial,
+        issuer: Serial,
+    }
+
+    /// Runs the contract on an empty store.
+    pub(crate) fn check(store: &dyn Store) -> Written {
+        let a = sample("svc-a");
+        let b = sample("SVC-A");
+        let c = sample("svc-ab");
+        store.insert(&[a.clone(), b.clone(), c.clone()]).unwrap();
+
+        // A batch with one known serial changes nothing.
+        let err = store.insert(&[sample("new"), a.clone()]).unwrap_err();
+        assert!(matches!(err, StoreError::SerialExists(_)), "{err}");
+        assert!(store.by_name("new").unwrap().is_empty());
+        // The same serial twice in one batch is refused too.
+        let twin = sample("twin");
+        let err = store.insert(&[twin.clone(), twin]).unwrap_err();
+        assert!(matches!(err, StoreError::SerialExists(_)), "{err}");
+
+        // Names match case-insensitively and exactly (not by prefix).
+        let mut found: Vec<_> = store
+            .by_name("Svc-A")
+            .unwrap()
+            .into_iter()
+            .map(|r| r.serial)
+            .collect();
+        found.sort();
+        let mut want = vec![a.serial.clone(), b.serial.clone()];
+        want.sort();
+        assert_eq!(found, want);
+
+        // Updates replace; unknown serials are refused; commit is atomic.
+        let mut revoked = a.clone();
+        revoked.status = Status::Revoked;
+        store.update(&revoked).unwrap();
+        let err = store.update(&sample("ghost")).unwrap_err();
+        assert!(matches!(err, StoreError::NotFound(_)), "{err}");
+        let mut superseded = c.clone();
+        superseded.status = Status::Superseded;
+        let renewal = sample("svc-ab");
+        store
+            .commit(std::slice::from_ref(&renewal), &[superseded])
+            .unwrap();
+        assert_eq!(
+            store.get(&c.serial).unwrap().unwrap().status,
+            Status::Superseded
+        );
+        assert!(store.contains(&renewal.serial).unwrap());
+        assert!(!store.contains(&Serial::random()).unwrap());
+        assert_eq!(store.all().unwrap().len(), 4);
+
+        // CRL numbers: per issuer, from 1, never down.
+        let (x, y) = (Serial::random(), Serial::random());
+        assert_eq!(store.crl_number(&x).unwrap(), None);
+        assert_eq!(store.next_crl_number(&x).unwrap(), 1);
+        assert_eq!(store.next_crl_number(&x).unwrap(), 2);
+        assert_eq!(store.next_crl_number(&y).unwrap(), 1);
+        Written {
+            a: a.serial,
+            b: b.serial,
+            issuer: x,
+        }
+    }
+
+    /// Checks that what [`check`] wrote is still there.
+    pub(crate) fn check_after_reopen(store: &dyn Store, w: &Written) {
+        assert_eq!(store.get(&w.a).unwrap().unwrap().status, Status::Revoked);
+        assert!(store.contains(&w.b).unwrap());
+        assert_eq!(store.all().unwrap().len(), 4);
+        assert_eq!(store.crl_number(&w.issuer).unwrap(), Some(2));
+        assert_eq!(store.next_crl_number(&w.issuer).unwrap(), 3);
+    }
+}

@@ -1,0 +1,273 @@
+//! Command-line arguments (clap types only; no logic).
+
+use std::net::IpAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
+use minica_ca::crl::RevocationReason;
+use minica_ca::{KeyType, Name, San, Serial};
+use time::OffsetDateTime;
+
+use crate::exit::EXIT_CODES_HELP;
+
+/// A private certificate authority for mutual TLS: issue, inspect and list
+/// certificates for your services.
+#[derive(Debug, Parser)]
+#[command(name = "minica", version, about, after_help = EXIT_CODES_HELP)]
+pub(crate) struct Cli {
+    /// CA home directory [default: $XDG_DATA_HOME/minica or ~/.local/share/minica]
+    #[arg(long, global = true, env = "MINICA_HOME", value_name = "DIR")]
+    pub(crate) home: Option<PathBuf>,
+
+    /// Ledger store URL (only the built-in sled ledger in the CA home is
+    /// supported for now: leave unset or use `sled`)
+    #[arg(long, global = true, env = "MINICA_STORE", value_name = "URL")]
+    pub(crate) store: Option<String>,
+
+    #[command(subcommand)]
+    pub(crate) command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub(crate) enum Command {
+    /// Create a CA: a self-signed root and an intermediate that signs leaves
+    Init(InitArgs),
+    /// Issue a certificate for NAME (creates the CA first if there is none)
+    Issue(IssueArgs),
+    /// Describe the certificates, CSR, CRL or key in a file (never key material)
+    Inspect(InspectArgs),
+    /// List the certificates in the ledger
+    List(ListArgs),
+    /// Print or write the trust bundle (the CA roots)
+    Bundle(BundleArgs),
+    /// Revoke a certificate (by NAME or --serial) and refresh the CRLs in the CA home
+    Revoke(RevokeArgs),
+    /// Publish the CRLs: the issuing intermediate's and the root's
+    Crl(CrlArgs),
+    /// Verify a certificate chain like a strict X.509 validator
+    Verify(VerifyArgs),
+}
+
+fn parse_duration(s: &str) -> Result<Duration, minica_pki::Error> {
+    minica_pki::duration::parse_duration(s)
+}
+
+/// `minica init`.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES_HELP)]
+pub(crate) struct InitArgs {
+    /// Trust domain of the SPIFFE IDs put in leaves
+    #[arg(long, value_name = "D", default_value = minica_ca::DEFAULT_TRUST_DOMAIN)]
+    pub(crate) trust_domain: String,
+    /// Key type of the root and intermediate: ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096
+    #[arg(long, value_name = "T", default_value = "ecdsa-p256", value_parser = str::parse::<KeyType>)]
+    pub(crate) key_type: KeyType,
+    /// Root validity (s, m, h, d, w, y)
+    #[arg(long, value_name = "DUR", default_value = "10y", value_parser = parse_duration)]
+    pub(crate) root_valid: Duration,
+    /// Intermediate validity (at most the root's)
+    #[arg(long, value_name = "DUR", default_value = "5y", value_parser = parse_duration)]
+    pub(crate) intermediate_valid: Duration,
+}
+
+/// `minica issue`.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES_HELP)]
+pub(crate) struct IssueArgs {
+    /// DNS name or IP address: subject CN, first SAN and SPIFFE ID path
+    #[arg(value_name = "NAME", value_parser = str::parse::<Name>)]
+    pub(crate) name: Name,
+    /// Another DNS SAN (repeatable)
+    #[arg(long, value_name = "D", value_parser = San::dns)]
+    pub(crate) dns: Vec<San>,
+    /// An IP SAN (repeatable)
+    #[arg(long, value_name = "A", value_parser = San::ip)]
+    pub(crate) ip: Vec<San>,
+    /// A URI SAN (repeatable)
+    #[arg(long, value_name = "U", value_parser = San::uri)]
+    pub(crate) uri: Vec<San>,
+    /// Server certificate only (EKU serverAuth)
+    #[arg(long, conflicts_with = "client")]
+    pub(crate) server: bool,
+    /// Client certificate only (EKU clientAuth)
+    #[arg(long)]
+    pub(crate) client: bool,
+    /// Key type: ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096
+    #[arg(long, value_name = "T", value_parser = str::parse::<KeyType>, conflicts_with = "csr")]
+    pub(crate) key_type: Option<KeyType>,
+    /// Validity (s, m, h, d, w, y) [default: 90d]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub(crate) valid: Option<Duration>,
+    /// Sign this PKCS#10 CSR (PEM or DER) instead of generating a key
+    #[arg(long, value_name = "FILE")]
+    pub(crate) csr: Option<PathBuf>,
+    /// Output directory [default: ./NAME]
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// Overwrite existing files in the output directory
+    #[arg(long)]
+    pub(crate) force: bool,
+}
+
+/// `minica inspect`.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES_HELP)]
+pub(crate) struct InspectArgs {
+    /// A certificate (PEM, possibly several, or DER), CSR, CRL or key file
+    #[arg(value_name = "FILE")]
+    pub(crate) file: PathBuf,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}
+
+/// `minica list`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+By default, expired and superseded certificates are hidden; --all shows them.
+--expiring DUR shows only certificates that are neither revoked nor
+superseded and expire within DUR (already expired ones included).
+
+Exit codes: 0 success, 2 usage, input or I/O error.")]
+pub(crate) struct ListArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+    /// Only certificates that expire within DUR (s, m, h, d, w, y)
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub(crate) expiring: Option<Duration>,
+    /// Include expired and superseded certificates
+    #[arg(long)]
+    pub(crate) all: bool,
+}
+
+/// `minica bundle`.
+#[derive(Debug, Args)]
+#[command(after_help = EXIT_CODES_HELP)]
+pub(crate) struct BundleArgs {
+    /// Write the bundle to FILE (atomically) instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+}
+
+/// `minica revoke`.
+#[derive(Debug, Args)]
+#[command(
+    group(ArgGroup::new("target").required(true).args(["name", "serial"])),
+    after_help = "\
+NAME revokes the name's active leaf. --serial revokes any leaf or intermediate
+(a revoked intermediate is listed on the root's CRL). Revoking a revoked
+certificate keeps its first date and reason and exits 0. The revocation is
+flushed to the ledger first, then <home>/crl.pem is rewritten.
+
+Exit codes: 0 success (also: already revoked), 2 unknown NAME or serial,
+usage, input or I/O error."
+)]
+pub(crate) struct RevokeArgs {
+    /// The certificate's NAME (its active leaf)
+    #[arg(value_name = "NAME", value_parser = str::parse::<Name>)]
+    pub(crate) name: Option<Name>,
+    /// The certificate's serial, hex (`:` separators allowed)
+    #[arg(long, value_name = "HEX", value_parser = str::parse::<Serial>)]
+    pub(crate) serial: Option<Serial>,
+    /// unspecified, keyCompromise, caCompromise, affiliationChanged, superseded,
+    /// cessationOfOperation [default: unspecified]
+    #[arg(long, value_name = "R", value_parser = str::parse::<RevocationReason>)]
+    pub(crate) reason: Option<RevocationReason>,
+}
+
+/// `minica crl`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Publishes one CRL per CA level, each with a new CRL Number: the issuing
+intermediate's (its revoked leaves) and the root's (revoked intermediates,
+empty when none). <home>/crl.pem is always refreshed too.
+
+PEM (default): every CRL in one file, intermediate first, root last.
+--der: DER holds one CRL per file, so --out FILE is required: FILE gets the
+intermediate's CRL and FILE-root (before the extension: crl.der ->
+crl-root.der) the root's.
+
+Exit codes: 0 success, 2 usage, input or I/O error.")]
+pub(crate) struct CrlArgs {
+    /// Write to FILE (atomically) instead of standard output
+    #[arg(long, value_name = "FILE")]
+    pub(crate) out: Option<PathBuf>,
+    /// Write DER (needs --out; the root's CRL goes to a second file)
+    #[arg(long, requires = "out")]
+    pub(crate) der: bool,
+    /// How long the CRLs stay fresh: nextUpdate = now + DUR (s, m, h, d, w, y)
+    #[arg(long, value_name = "DUR", default_value = "7d", value_parser = parse_duration)]
+    pub(crate) next_update: Duration,
+}
+
+/// What `minica verify --purpose` checks.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum PurposeArg {
+    /// TLS server (EKU serverAuth)
+    Server,
+    /// TLS client (EKU clientAuth)
+    Client,
+    /// No EKU or key usage requirement
+    Any,
+}
+
+fn parse_rfc3339(s: &str) -> Result<OffsetDateTime, String> {
+    OffsetDateTime::parse(s, &time::format_description::well_known::Rfc3339).map_err(|e| {
+        format!("expected RFC 3339, e.g. 2026-03-01T00:00:00Z or 2026-03-01T00:00:00.5+01:00 ({e})")
+    })
+}
+
+/// `minica verify`.
+#[derive(Debug, Args)]
+#[command(
+    group(ArgGroup::new("subject_name").args(["host", "ip", "email"])),
+    after_help = "\
+Every certificate in the bundle is a trust anchor. When --crl is given, every
+certificate of the path but the anchor must be covered by a CRL (give the
+CRLs of every level: <home>/crl.pem holds them).
+
+Output: `OK NAME: leaf → intermediate → root` or `INVALID NAME: reason`.
+
+Exit codes:
+  0  valid
+  1  not valid
+  2  usage error, or a file cannot be read or holds no certificate"
+)]
+pub(crate) struct VerifyArgs {
+    /// The certificate (PEM; more certificates after it are untrusted intermediates)
+    #[arg(value_name = "CERT")]
+    pub(crate) cert: PathBuf,
+    /// Trust anchors [default: the CA home's bundle.pem]
+    #[arg(long, value_name = "FILE")]
+    pub(crate) bundle: Option<PathBuf>,
+    /// Untrusted intermediates (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) untrusted: Vec<PathBuf>,
+    /// CRLs, PEM (several per file) or DER (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) crl: Vec<PathBuf>,
+    /// DNS name the leaf must carry (SANs only, never the CN)
+    #[arg(long, value_name = "NAME")]
+    pub(crate) host: Option<String>,
+    /// IP address the leaf must carry
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) ip: Option<IpAddr>,
+    /// E-mail address the leaf must carry (rfc822Name SAN)
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) email: Option<String>,
+    /// What the leaf is used for
+    #[arg(long, value_enum, default_value_t = PurposeArg::Server)]
+    pub(crate) purpose: PurposeArg,
+    /// Verification time, RFC 3339 (fractional seconds allowed) [default: now]
+    #[arg(long, value_name = "RFC3339", value_parser = parse_rfc3339)]
+    pub(crate) at: Option<OffsetDateTime>,
+    /// Most intermediates between leaf and anchor (0: the anchor signed the leaf)
+    #[arg(long, value_name = "N")]
+    pub(crate) max_depth: Option<usize>,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
+}

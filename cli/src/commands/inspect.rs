@@ -1,0 +1,14 @@
+//! `minica inspect FILE`: describe a certificate, CSR, CRL or key file.
+
+use crate::args::InspectArgs;
+use crate::exit::ExitStatus;
+
+pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<ExitStatus> {
+    let inspected = minica_ca::inspect::inspect_file(&args.file)?;
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&inspected)?);
+    } else {
+        print!("{inspected}");
+    }
+    Ok(ExitStatus::Success)
+}

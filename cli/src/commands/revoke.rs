@@ -1,0 +1,59 @@
+//! `minica revoke NAME | --serial HEX`: record a revocation, refresh the CRLs.
+
+use minica_ca::crl::RevocationReason;
+use minica_ca::{Ca, CertKind, RevokeTarget};
+use time::format_description::well_known::Rfc3339;
+
+use crate::args::RevokeArgs;
+use crate::commands::Globals;
+use crate::exit::ExitStatus;
+
+pub(crate) fn run(globals: &Globals, args: &RevokeArgs) -> anyhow::Result<ExitStatus> {
+    let target = match (&args.name, &args.serial) {
+        (_, Some(serial)) => RevokeTarget::Serial(serial.clone()),
+        (Some(name), None) => RevokeTarget::Name(name.to_string()),
+        (None, None) => anyhow::bail!("give a NAME or --serial HEX"),
+    };
+    let ca = Ca::open(&globals.home)?;
+    let asked = args.reason.unwrap_or(RevocationReason::Unspecified);
+    let out = ca.revoke(&target, asked)?;
+    let rec = &out.record;
+    let (at, reason) = out
+        .revocation()
+        .map(|r| (r.at.format(&Rfc3339).unwrap_or_default(), r.reason))
+        .unwrap_or_else(|| ("-".to_string(), RevocationReason::Unspecified));
+    if out.already_revoked {
+        let ignored = match args.reason {
+            Some(r) if r != reason => format!("; --reason {r} ignored"),
+            _ => String::new(),
+        };
+        println!(
+            "{} (serial {}) was already revoked at {at} ({reason}): the first revocation is kept{ignored}",
+            rec.name, rec.serial
+        );
+    } else {
+        println!(
+            "revoked {} {} (serial {}, {reason}, at {at})",
+            rec.kind, rec.name, rec.serial
+        );
+        if rec.kind == CertKind::Intermediate {
+            println!(
+                "  listed on the root's CRL: relying parties that check every level \
+                 (openssl -crl_check_all, MariaDB ssl-crl, minica verify --crl) reject its leaves"
+            );
+            println!("  minica issues no more leaves until the intermediate is replaced");
+        }
+    }
+    let numbers: Vec<String> = out
+        .crls
+        .crls
+        .iter()
+        .map(|c| format!("{} CRL #{}", c.issuer_kind, c.number))
+        .collect();
+    println!(
+        "  CRLs refreshed: {} ({})",
+        ca.home().crl_path().display(),
+        numbers.join(", ")
+    );
+    Ok(ExitStatus::Success)
+}

@@ -1,0 +1,91 @@
+//! In-process CA figures for the benchmark report (`scripts/bench.sh`):
+//! durable issuances per second, the time to build a CRL of 100,000
+//! entries, and 3-certificate chain verifications per second.
+//!
+//! ```text
+//! cargo run --release --example bench_ca -- --run     # the figures of docs/BENCHMARKS.md
+//! cargo run --release --example bench_ca -- --smoke   # small counts: checks it works
+//! ```
+//!
+//! Prints one JSON line. Everything runs on one thread (one core).
+
+use std::time::{Duration, Instant};
+
+use minica_ca::crl::{build_crl, CrlEntry, CrlParams, RevocationReason};
+use minica_ca::verify::{verify, SubjectName, VerifyRequest};
+use minica_ca::{Ca, CaHome, InitOptions, LeafRequest};
+use rustls_pki_types::CertificateDer;
+use time::OffsetDateTime;
+
+struct Counts {
+    issuances: usize,
+    crl_entries: usize,
+    verify_for: Duration,
+}
+
+fn main() -> Result<(), Box<dyn std::error::Error>> {
+    let counts = match std::env::args().nth(1).as_deref() {
+        Some("--run") => Counts {
+            issuances: 20_000,
+            crl_entries: 100_000,
+            verify_for: Duration::from_secs(3),
+        },
+        Some("--smoke") => Counts {
+            issuances: 200,
+            crl_entries: 1_000,
+            verify_for: Duration::from_millis(200),
+        },
+        _ => return Err("usage: bench_ca --run | --smoke".into()),
+    };
+    let dir = tempfile::tempdir()?;
+    let ca = Ca::init(&CaHome::new(dir.path()), &InitOptions::default())?;
+
+    // Durable issuance: key generation, signing and one flushed ledger
+    // commit for the whole batch.
+    let requests = (0..counts.issuances)
+        .map(|i| Ok(LeafRequest::new(format!("bench-{i}").parse()?)))
+        .collect::<Result<Vec<_>, minica_ca::Error>>()?;
+    let start = Instant::now();
+    let issued = ca.issue_batch(&requests)?;
+    let issuances_per_s = issued.len() as f64 / start.elapsed().as_secs_f64();
+
+    // A CRL with many entries, signed by the intermediate.
+    let now = OffsetDateTime::now_utc();
+    let mut params = CrlParams::new(1, now);
+    params.entries = (0..counts.crl_entries as u64)
+        .map(|i| CrlEntry {
+            serial: [&[0x40u8][..], &i.to_be_bytes()[..]].concat(),
+            revoked_at: now,
+            reason: RevocationReason::KeyCompromise,
+        })
+        .collect();
+    let start = Instant::now();
+    let crl = build_crl(ca.intermediate().der(), ca.intermediate().key(), &params)?;
+    let crl_secs = start.elapsed().as_secs_f64();
+
+    // Verification of leaf -> intermediate -> root, with a host name.
+    let leaf = issued[0].record.cert_der.clone();
+    let intermediates = [ca.intermediate().der().clone()];
+    let anchors: [CertificateDer<'_>; 1] = [ca.root().der().clone()];
+    let mut request = VerifyRequest::new(&leaf, &anchors, now);
+    request.intermediates = &intermediates;
+    request.name = Some(SubjectName::Host("bench-0".into()));
+    let start = Instant::now();
+    let mut verified = 0u64;
+    while start.elapsed() < counts.verify_for {
+        let outcome = verify(&request);
+        if !outcome.is_valid() {
+            return Err(format!("benchmark chain does not verify: {}", outcome.human()).into());
+        }
+        verified += 1;
+    }
+    let verifications_per_s = verified as f64 / start.elapsed().as_secs_f64();
+
+    println!(
+        "{{\"durable_issuances_per_s\":{issuances_per_s:.1},\"issuances\":{},\"crl_entries\":{},\"crl_bytes\":{},\"crl_100k_entries_s\":{crl_secs:.4},\"verifications_per_s\":{verifications_per_s:.1}}}",
+        issued.len(),
+        counts.crl_entries,
+        crl.der().len()
+    );
+    Ok(())
+}

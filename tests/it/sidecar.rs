@@ -1,1 +1,0 @@
-//! `minica-sidecar` end to end: curl, openssl s_client/s_server through real sidecar processes.
