@@ -46,6 +46,7 @@ mod ca;
 pub mod crl;
 mod csr;
 mod error;
+pub mod export;
 mod home;
 pub mod inspect;
 mod issue;

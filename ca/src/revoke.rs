@@ -255,4 +255,31 @@ mod tests {
             Some(RevocationReason::CaCompromise)
         );
     }
+
+    #[test]
+    fn a_failed_crl_refresh_keeps_the_revocation_and_is_repaired_by_a_retry() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::init(&CaHome::new(dir.path()), &InitOptions::default()).unwrap();
+        let leaf = ca
+            .issue(&LeafRequest::new("svc-a".parse().unwrap()))
+            .unwrap();
+        // A directory where crl.pem should go makes the atomic rename fail.
+        std::fs::create_dir(ca.home().crl_path()).unwrap();
+        let target = RevokeTarget::Serial(leaf.record.serial.clone());
+        let err = ca
+            .revoke(&target, RevocationReason::KeyCompromise)
+            .unwrap_err();
+        assert!(matches!(err, Error::CrlNotRefreshed { .. }), "{err}");
+        assert!(err.to_string().contains("minica crl"), "{err}");
+        let stored = ca.store().get(&leaf.record.serial).unwrap().unwrap();
+        assert_eq!(stored.status, Status::Revoked);
+        std::fs::remove_dir(ca.home().crl_path()).unwrap();
+        let again = ca.revoke(&target, RevocationReason::Superseded).unwrap();
+        assert!(again.already_revoked);
+        let int = &crls(&ca)[0];
+        assert_eq!(
+            int.lookup(leaf.record.serial.as_bytes()).unwrap().reason,
+            Some(RevocationReason::KeyCompromise)
+        );
+    }
 }

@@ -48,6 +48,72 @@ pub(crate) enum Command {
     Crl(CrlArgs),
     /// Verify a certificate chain like a strict X.509 validator
     Verify(VerifyArgs),
+    /// Connect to a TLS, mTLS or MySQL endpoint, explain the handshake and diagnose it
+    Probe(ProbeArgs),
+    /// Export an identity (the files of `minica issue`) for MySQL/MariaDB or as PKCS#12
+    Export(ExportArgs),
+}
+
+/// What `minica probe --starttls` speaks before TLS.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub(crate) enum StartTlsArg {
+    /// MySQL/MariaDB: read the greeting, send an SSLRequest
+    Mysql,
+}
+
+/// `minica probe`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Completes the TLS handshake whatever the certificate chain, reports what was
+negotiated, then validates the chain the server sent as `minica verify` would
+(purpose server, the server name, the bundle, the CRLs, now). The last line
+names the problem (ok, missing-intermediate, unknown-authority, name-mismatch,
+expired, not-yet-valid, revoked, wrong-purpose, version-or-cipher-mismatch,
+client-certificate-required, client-certificate-rejected, not-tls,
+connection-refused, timeout) and a `fix:` line says what to do. See
+docs/troubleshooting.md.
+
+Exit codes:
+  0  ok
+  1  any other diagnosis
+  2  usage error, or a local file (--bundle, --identity, ...) cannot be used")]
+pub(crate) struct ProbeArgs {
+    /// The endpoint: HOST:PORT ([::1]:PORT for IPv6)
+    #[arg(value_name = "HOST:PORT")]
+    pub(crate) target: String,
+    /// Name the certificate must carry, sent as SNI [default: HOST]
+    #[arg(long, value_name = "NAME")]
+    pub(crate) server_name: Option<String>,
+    /// Trust anchors [default: the CA home's bundle.pem]
+    #[arg(long, value_name = "FILE")]
+    pub(crate) bundle: Option<PathBuf>,
+    /// Untrusted intermediates to complete the chain, as `minica verify` (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) untrusted: Vec<PathBuf>,
+    /// Client identity directory (chain.pem or cert.pem, and key.pem), presented when asked
+    #[arg(long, value_name = "DIR", conflicts_with_all = ["cert", "key"])]
+    pub(crate) identity: Option<PathBuf>,
+    /// Client certificate (PEM chain), presented when asked
+    #[arg(long, value_name = "FILE", requires = "key")]
+    pub(crate) cert: Option<PathBuf>,
+    /// Private key of --cert
+    #[arg(long, value_name = "FILE", requires = "cert")]
+    pub(crate) key: Option<PathBuf>,
+    /// CRLs to check the server's chain against (repeatable)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) crl: Vec<PathBuf>,
+    /// Speak this protocol before TLS on the same connection
+    #[arg(long, value_enum, value_name = "PROTO")]
+    pub(crate) starttls: Option<StartTlsArg>,
+    /// Also offer TLS 1.2 (default: TLS 1.3 only)
+    #[arg(long)]
+    pub(crate) tls12: bool,
+    /// Bound on connect plus handshake (s, m, h, d, w, y)
+    #[arg(long, value_name = "DUR", default_value = "10s", value_parser = parse_duration)]
+    pub(crate) timeout: Duration,
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 fn parse_duration(s: &str) -> Result<Duration, minica_pki::Error> {
@@ -270,4 +336,50 @@ pub(crate) struct VerifyArgs {
     /// Print JSON
     #[arg(long)]
     pub(crate) json: bool,
+}
+
+/// `minica export`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Reads the identity that `minica issue NAME` wrote (--identity, default
+./NAME: cert.pem, chain.pem, key.pem, ca.pem), checks that the certificate is
+NAME's and the key is its own, and, when the CA home exists, that the serial
+is in the ledger and not revoked (superseded or expired: a warning).
+
+--format mysql: --out DIR [default: ./NAME-mysql] gets ca-cert.pem (roots and
+intermediate), server-cert.pem + server-key.pem (EKU serverAuth),
+client-cert.pem + client-key.pem (EKU clientAuth), crl.pem (every level's CRL,
+when something is revoked or with --crl) and my.cnf ([mysqld], [client],
+absolute paths). Keys are 0600; every file is written atomically.
+--format p12: --out FILE or DIR [default: ./NAME.p12] gets key, leaf,
+intermediate and roots, encrypted with the first line of --password-file
+(PBES2 AES-256-CBC, HMAC-SHA256 MAC).
+
+Exit codes: 0 success, 2 usage, input or I/O error (the message names the
+file), also for a revoked certificate.")]
+pub(crate) struct ExportArgs {
+    /// The identity's NAME (its CN or a SAN)
+    #[arg(value_name = "NAME", value_parser = str::parse::<Name>)]
+    pub(crate) name: Name,
+    /// mysql or p12
+    #[arg(long, value_name = "F", value_parser = str::parse::<minica_ca::export::Format>)]
+    pub(crate) format: minica_ca::export::Format,
+    /// The identity directory [default: ./NAME]
+    #[arg(long, value_name = "DIR")]
+    pub(crate) identity: Option<PathBuf>,
+    /// Output directory (mysql) or file or directory (p12)
+    #[arg(long, value_name = "PATH")]
+    pub(crate) out: Option<PathBuf>,
+    /// mysql: server, client or both [default: what the certificate's EKU allows]
+    #[arg(long, value_name = "R", value_parser = str::parse::<minica_ca::export::Role>)]
+    pub(crate) role: Option<minica_ca::export::Role>,
+    /// mysql: write crl.pem and ssl-crl even when nothing is revoked yet
+    #[arg(long)]
+    pub(crate) crl: bool,
+    /// p12: the password is the first line of FILE
+    #[arg(long, value_name = "FILE")]
+    pub(crate) password_file: Option<PathBuf>,
+    /// Replace existing output files
+    #[arg(long)]
+    pub(crate) force: bool,
 }

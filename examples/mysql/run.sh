@@ -1,12 +1,15 @@
 #!/usr/bin/env bash
 # examples/mysql/run.sh: MariaDB over mutual TLS with minica certificates, on
 # one machine. Issues a server identity (db) and a client identity (app),
-# starts a throw-away MariaDB on 127.0.0.1 with them and an account bound to
-# the certificate (REQUIRE SUBJECT '/CN=app'), connects directly with TLS,
-# then through minica-sidecar in the three modes:
+# exports them in MySQL's conventions (`minica export --format mysql`: the
+# usual file names and a my.cnf), starts a throw-away MariaDB on 127.0.0.1
+# from that my.cnf with an account bound to the certificate (REQUIRE SUBJECT
+# '/CN=app'), connects directly with TLS, then through minica-sidecar in the
+# three modes:
 #   1. outbound --protocol mysql: a plaintext client, TLS to the server;
 #   2. inbound  --protocol mysql: a stock TLS client, plaintext to the server;
-#   3. plain: outbound tcp -> inbound tcp (TLS from the first byte).
+#   3. plain: outbound tcp -> inbound tcp (TLS from the first byte);
+# and finally revokes app: after FLUSH SSL the server refuses it.
 # Everything is stopped and removed at the end.
 #
 # Usage: examples/mysql/run.sh [--keep]
@@ -52,15 +55,26 @@ home="$WORK/ca-home"
 "$MINICA" issue app --home "$home" --client --out "$WORK/app" >/dev/null
 ls "$WORK/db" "$WORK/app"
 
-echo "== MariaDB on 127.0.0.1:$db_port with the db certificate"
+echo "== in MySQL's conventions (minica export --format mysql)"
+# --crl: the server checks CRLs of every level from the start, so that a
+# revocation later needs only a refreshed crl.pem and FLUSH SSL.
+"$MINICA" export db --home "$home" --identity "$WORK/db" --format mysql --crl --out "$WORK/db-mysql"
+"$MINICA" export app --home "$home" --identity "$WORK/app" --format mysql --out "$WORK/app-mysql"
+cat "$WORK/db-mysql/my.cnf"
+
+echo "== MariaDB on 127.0.0.1:$db_port from db-mysql/my.cnf"
 user_opt=()
 [ "$(id -u)" = 0 ] && user_opt=(--user=root)   # mariadbd refuses to run as root otherwise
 mariadb-install-db --no-defaults --datadir="$WORK/data" --auth-root-authentication-method=normal \
     --skip-test-db "${user_opt[@]}" >"$WORK/install.log" 2>&1
-mariadbd --no-defaults "${user_opt[@]}" --datadir="$WORK/data" --port="$db_port" \
-    --bind-address=127.0.0.1 --socket="$WORK/sock" --pid-file="$WORK/mariadbd.pid" \
-    --skip-name-resolve --skip-log-bin \
-    --ssl-ca="$WORK/db/ca.pem" --ssl-cert="$WORK/db/chain.pem" --ssl-key="$WORK/db/key.pem" \
+# --defaults-file: the exported [mysqld] section (ssl-ca, ssl-cert, ssl-key,
+# ssl-crl, tls_version, require_secure_transport). The inbound and plain
+# sidecar modes below reach this same server in plaintext from 127.0.0.1, so
+# this demo turns require_secure_transport off; a real server keeps it ON.
+mariadbd --defaults-file="$WORK/db-mysql/my.cnf" "${user_opt[@]}" --datadir="$WORK/data" \
+    --port="$db_port" --bind-address=127.0.0.1 --socket="$WORK/sock" \
+    --pid-file="$WORK/mariadbd.pid" --skip-name-resolve --skip-log-bin \
+    --require-secure-transport=OFF \
     >"$WORK/mariadbd.log" 2>&1 & pids+=($!)
 root_sql() { mariadb --no-defaults --socket="$WORK/sock" -uroot --batch -e "$1"; }
 for _ in $(seq 100); do root_sql "SELECT 1" >/dev/null 2>&1 && break; sleep 0.2; done
@@ -76,6 +90,9 @@ ask() { # port user [client options...]
     local port=$1 user=$2; shift 2
     mariadb --no-defaults -h 127.0.0.1 -P "$port" -u "$user" --table "$@" -e "$session"
 }
+ask_cnf() { # port user: the [client] section of app's exported my.cnf
+    mariadb --defaults-file="$WORK/app-mysql/my.cnf" -h 127.0.0.1 -P "$1" -u "$2" --table -e "$session"
+}
 wait_listening() { # route (its log says so once it listens)
     for _ in $(seq 100); do
         grep -q "route listening" "$WORK/$1.log" 2>/dev/null && return 0
@@ -84,8 +101,8 @@ wait_listening() { # route (its log says so once it listens)
     echo "error: route $1 did not start:" >&2; cat "$WORK/$1.log" >&2; exit 1
 }
 
-echo "== 0. directly, with the app certificate (the server checks REQUIRE SUBJECT)"
-ask "$db_port" app "${tls_client[@]}"
+echo "== 0. directly, with app-mysql/my.cnf (the server checks REQUIRE SUBJECT)"
+ask_cnf "$db_port" app
 echo "-- without a client certificate (refused):"
 ask "$db_port" app --ssl-ca="$WORK/app/ca.pem" --ssl-verify-server-cert 2>&1 || true
 
@@ -117,6 +134,13 @@ ask "$tcp_out" viasidecar --skip-ssl
 echo "== the sidecars' connection log lines"
 sleep 0.2
 grep -h "connection" "$WORK"/db-out.log "$WORK"/db-in.log "$WORK"/tcp-in.log | cut -c1-240
+
+echo "== 4. minica revoke app, refresh the server's CRLs, FLUSH SSL"
+"$MINICA" revoke app --home "$home"
+"$MINICA" export db --home "$home" --identity "$WORK/db" --format mysql --out "$WORK/db-mysql" --force >/dev/null
+root_sql "FLUSH SSL"
+echo "-- app now (refused: its certificate is on the intermediate's CRL):"
+ask_cnf "$db_port" app 2>&1 || true
 
 if [ "${1:-}" = "--keep" ]; then
     echo "== running (work dir $WORK); Ctrl-C to stop"

@@ -529,8 +529,9 @@ def report(mode, pairs, ca, out, plot_dir_rel):
             lines += ["| in-process (examples/bench_ca.rs, release) | figure | target |", "|---|---|---|"]
             for key, (label, target) in {
                 "durable_issuances_per_s": ("durable issuances/s (ledger flushed per batch)", ">= 10,000"),
-                "crl_100k_entries_s": ("CRL with 100,000 entries, seconds to build", "< 1"),
-                "verifications_per_s": ("3-certificate chain verifications/s", ">= 20,000"),
+                "crl_100k_entries_s": ("CRL with 100,000 entries (smoke: 1,000), seconds to build", "< 1"),
+                "verifications_per_s": ("3-certificate chain verifications/s, every leaf new", ">= 20,000"),
+                "repeated_verifications_per_s": ("the same chain verified again (signatures remembered)", "-"),
             }.items():
                 if key in ca["in_process"]:
                     lines.append(f"| {label} | {ca['in_process'][key]:,.2f} | {target} |")

@@ -9,8 +9,12 @@
 
 mod support;
 
+mod bench;
 mod ca;
+mod export;
+mod hardening;
 mod mysql;
+mod probe;
 mod revoke;
 mod sidecar;
 mod verify;

@@ -107,6 +107,8 @@ struct Case<'a> {
     bundle: &'a str,
     crl: Option<&'a str>,
     host: Option<&'a str>,
+    ip: Option<&'a str>,
+    max_depth: Option<&'a str>,
     purpose: Option<&'a str>,
     at: Option<OffsetDateTime>,
 }
@@ -130,6 +132,14 @@ fn agree(s: &Scratch, case: &Case<'_>, valid: bool, code: Option<&str>) -> Ran {
     if let Some(host) = case.host {
         ours.extend(["--host", host]);
         theirs.extend(["-verify_hostname", host]);
+    }
+    if let Some(ip) = case.ip {
+        ours.extend(["--ip", ip]);
+        theirs.extend(["-verify_ip", ip]);
+    }
+    if let Some(depth) = case.max_depth {
+        ours.extend(["--max-depth", depth]);
+        theirs.extend(["-verify_depth", depth]);
     }
     let purpose = case.purpose.unwrap_or("server");
     ours.extend(["--purpose", purpose]);
@@ -406,6 +416,7 @@ fn verify_agrees_with_openssl_strict() {
     s.minica(&["issue", "svc-a"]).ok();
     s.minica(&["issue", "web", "--server"]).ok();
     s.minica(&["issue", "short", "--valid", "1h"]).ok();
+    s.minica(&["issue", "10.0.0.7"]).ok();
     s.minica(&["issue", "gone"]).ok();
     s.minica(&["revoke", "gone", "--reason", "keyCompromise"])
         .ok();
@@ -451,6 +462,44 @@ fn verify_agrees_with_openssl_strict() {
         },
         true,
         None,
+    );
+
+    // An IP address; the depth limit (intermediates between leaf and anchor).
+    agree(
+        &s,
+        &Case {
+            ip: Some("10.0.0.7"),
+            ..case("10.0.0.7/chain.pem")
+        },
+        true,
+        None,
+    );
+    agree(
+        &s,
+        &Case {
+            ip: Some("10.0.0.8"),
+            ..case("10.0.0.7/chain.pem")
+        },
+        false,
+        Some("name-mismatch"),
+    );
+    agree(
+        &s,
+        &Case {
+            max_depth: Some("1"),
+            ..case("svc-a/chain.pem")
+        },
+        true,
+        None,
+    );
+    agree(
+        &s,
+        &Case {
+            max_depth: Some("0"),
+            ..case("svc-a/chain.pem")
+        },
+        false,
+        Some("path-too-long"),
     );
 
     // Expired (a 1-hour leaf two hours from now), not yet valid.

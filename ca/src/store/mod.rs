@@ -10,7 +10,7 @@ mod sled;
 pub use self::sled::SledStore;
 
 use crate::error::StoreError;
-use crate::record::CertRecord;
+use crate::record::{CertRecord, Revocation, Status};
 use crate::serial::Serial;
 
 /// A durable ledger of certificates and per-issuer CRL numbers.
@@ -42,6 +42,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
 
     /// The last CRL number handed out for `issuer`, if any.
     fn crl_number(&self, issuer: &Serial) -> Result<Option<u64>, StoreError>;
+
+    /// Every revoked certificate that `issuer` signed (status revoked, with
+    /// a revocation), as (serial, revocation), in any order: what goes on
+    /// `issuer`'s CRL. The default scans [`Store::all`]; an engine should
+    /// keep an index so that publishing a CRL does not read every record.
+    fn revoked_by(&self, issuer: &Serial) -> Result<Vec<(Serial, Revocation)>, StoreError> {
+        Ok(self
+            .all()?
+            .into_iter()
+            .filter(|r| &r.issuer_serial == issuer && r.status == Status::Revoked)
+            .filter_map(|r| r.revocation.map(|rev| (r.serial, rev)))
+            .collect())
+    }
 
     /// Durably inserts new records (see [`Store::commit`]).
     fn insert(&self, new: &[CertRecord]) -> Result<(), StoreError> {
@@ -92,9 +105,17 @@ pub(crate) mod contract {
         }
     }
 
+    fn revocation() -> crate::record::Revocation {
+        crate::record::Revocation {
+            at: time::OffsetDateTime::from_unix_timestamp(1_770_000_000).unwrap(),
+            reason: crate::crl::RevocationReason::KeyCompromise,
+        }
+    }
+
     /// What [`check`] wrote, for [`check_after_reopen`].
     pub(crate) struct Written {
         a: Serial,
+        a_issuer: Serial,
         b: Serial,
         issuer: Serial,
     }
@@ -130,7 +151,20 @@ pub(crate) mod contract {
         // Updates replace; unknown serials are refused; commit is atomic.
         let mut revoked = a.clone();
         revoked.status = Status::Revoked;
+        revoked.revocation = Some(revocation());
         store.update(&revoked).unwrap();
+        assert_eq!(
+            store.revoked_by(&a.issuer_serial).unwrap(),
+            vec![(a.serial.clone(), revocation())]
+        );
+        // Revoking then un-revoking (in one commit or two) leaves no entry.
+        let mut b_revoked = b.clone();
+        b_revoked.status = Status::Revoked;
+        b_revoked.revocation = Some(revocation());
+        store.update(&b_revoked).unwrap();
+        assert_eq!(store.revoked_by(&b.issuer_serial).unwrap().len(), 1);
+        store.commit(&[], &[b_revoked, b.clone()]).unwrap();
+        assert!(store.revoked_by(&b.issuer_serial).unwrap().is_empty());
         let err = store.update(&sample("ghost")).unwrap_err();
         assert!(matches!(err, StoreError::NotFound(_)), "{err}");
         let mut superseded = c.clone();
@@ -154,6 +188,7 @@ pub(crate) mod contract {
         assert_eq!(store.next_crl_number(&x).unwrap(), 2);
         assert_eq!(store.next_crl_number(&y).unwrap(), 1);
         Written {
+            a_issuer: a.issuer_serial,
             a: a.serial,
             b: b.serial,
             issuer: x,
@@ -163,6 +198,10 @@ pub(crate) mod contract {
     /// Checks that what [`check`] wrote is still there.
     pub(crate) fn check_after_reopen(store: &dyn Store, w: &Written) {
         assert_eq!(store.get(&w.a).unwrap().unwrap().status, Status::Revoked);
+        assert_eq!(
+            store.revoked_by(&w.a_issuer).unwrap(),
+            vec![(w.a.clone(), revocation())]
+        );
         assert!(store.contains(&w.b).unwrap());
         assert_eq!(store.all().unwrap().len(), 4);
         assert_eq!(store.crl_number(&w.issuer).unwrap(), Some(2));

@@ -4,18 +4,68 @@
 //! index together) is applied atomically with one `apply_batch`:
 //! - `c/<serial>` → the record as JSON;
 //! - `n/<lowercase name>\0<serial>` → empty (name index);
-//! - `k/<issuer serial>` → the last CRL number, 8 bytes big-endian.
+//! - `k/<issuer serial>` → the last CRL number, 8 bytes big-endian;
+//! - `r/<issuer serial>` → the CRL index of that issuer: every revoked
+//!   record it signed, as one compact value (per entry: serial length,
+//!   serial, revocation time as i64 seconds, reason code), so that
+//!   publishing a CRL reads one value instead of every record (100,000
+//!   entries are about 2.6 MB, read in milliseconds even from a cold
+//!   cache). Rewritten in the same batch as the records it indexes.
 
+use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use crate::error::StoreError;
-use crate::record::CertRecord;
+use crate::record::{CertRecord, Revocation, Status};
 use crate::serial::Serial;
 use crate::store::Store;
 
 const RECORD: &[u8] = b"c/";
 const NAME: &[u8] = b"n/";
 const CRL_NUMBER: &[u8] = b"k/";
+const REVOKED: &[u8] = b"r/";
+
+/// One entry of an issuer's CRL index.
+type IndexEntry = (Serial, Revocation);
+
+/// Decodes an issuer's CRL index value.
+fn decode_index(k: &[u8], mut v: &[u8]) -> Result<Vec<IndexEntry>, StoreError> {
+    let corrupt = || StoreError::Corrupt {
+        key: String::from_utf8_lossy(k).into_owned(),
+        source: serde::de::Error::custom("truncated or invalid CRL index entry"),
+    };
+    let mut out = Vec::with_capacity(v.len() / 26);
+    while let Some((&len, rest)) = v.split_first() {
+        let len = usize::from(len);
+        if rest.len() < len + 9 {
+            return Err(corrupt());
+        }
+        let (serial, rest) = rest.split_at(len);
+        let (at, rest) = rest.split_at(8);
+        let (reason, rest) = rest.split_at(1);
+        let at = <[u8; 8]>::try_from(at).map_err(|_| corrupt())?;
+        let at = time::OffsetDateTime::from_unix_timestamp(i64::from_be_bytes(at))
+            .map_err(|_| corrupt())?;
+        let reason = crate::crl::RevocationReason::from_code(reason[0]).ok_or_else(corrupt)?;
+        out.push((Serial::from_bytes(serial), Revocation { at, reason }));
+        v = rest;
+    }
+    Ok(out)
+}
+
+fn encode_index(entries: &[IndexEntry]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(entries.len() * 26);
+    for (serial, rev) in entries {
+        let bytes = serial.as_bytes();
+        // Serials are at most 20 octets (RFC 5280); minica's are 16.
+        let bytes = &bytes[..bytes.len().min(255)];
+        out.push(u8::try_from(bytes.len()).unwrap_or(u8::MAX));
+        out.extend_from_slice(bytes);
+        out.extend_from_slice(&rev.at.unix_timestamp().to_be_bytes());
+        out.push(rev.reason.code());
+    }
+    out
+}
 
 /// The ledger in a sled database directory.
 #[derive(Debug)]
@@ -80,6 +130,13 @@ impl Store for SledStore {
     fn commit(&self, new: &[CertRecord], updated: &[CertRecord]) -> Result<(), StoreError> {
         let mut batch = sled::Batch::default();
         let mut seen = std::collections::HashSet::new();
+        // CRL index changes: issuer → (serial, revocation or removal).
+        // The last change of a serial wins.
+        let mut index: HashMap<Serial, HashMap<Serial, Option<Revocation>>> = HashMap::new();
+        let revocation = |rec: &CertRecord| match rec.status {
+            Status::Revoked => rec.revocation.clone(),
+            _ => None,
+        };
         for rec in new {
             let k = key(RECORD, rec.serial.as_bytes());
             if !seen.insert(rec.serial.clone())
@@ -89,17 +146,45 @@ impl Store for SledStore {
             }
             let v = serde_json::to_vec(rec).map_err(StoreError::Encode)?;
             batch.insert(k, v);
+            if let Some(rev) = revocation(rec) {
+                index
+                    .entry(rec.issuer_serial.clone())
+                    .or_default()
+                    .insert(rec.serial.clone(), Some(rev));
+            }
             let mut n = name_prefix(&rec.name);
             n.extend_from_slice(rec.serial.as_bytes());
             batch.insert(n, &[] as &[u8]);
         }
         for rec in updated {
             let k = key(RECORD, rec.serial.as_bytes());
-            if !self.db.contains_key(&k).map_err(self.sled_err())? {
+            let Some(old) = self.db.get(&k).map_err(self.sled_err())? else {
                 return Err(StoreError::NotFound(rec.serial.to_hex()));
+            };
+            let was = revocation(&Self::decode(&k, &old)?);
+            let now = revocation(rec);
+            if was != now {
+                index
+                    .entry(rec.issuer_serial.clone())
+                    .or_default()
+                    .insert(rec.serial.clone(), now);
             }
             let v = serde_json::to_vec(rec).map_err(StoreError::Encode)?;
             batch.insert(k, v);
+        }
+        for (issuer, changes) in index {
+            let k = key(REVOKED, issuer.as_bytes());
+            let mut entries = match self.db.get(&k).map_err(self.sled_err())? {
+                Some(v) => decode_index(&k, &v)?,
+                None => Vec::new(),
+            };
+            entries.retain(|(serial, _)| !changes.contains_key(serial));
+            entries.extend(
+                changes
+                    .into_iter()
+                    .filter_map(|(serial, rev)| rev.map(|rev| (serial, rev))),
+            );
+            batch.insert(k, encode_index(&entries));
         }
         self.db.apply_batch(batch).map_err(self.sled_err())?;
         self.flush()
@@ -147,6 +232,14 @@ impl Store for SledStore {
             .map_err(self.sled_err())?;
         self.flush()?;
         Ok(new.as_deref().map(decode_u64).unwrap_or(1))
+    }
+
+    fn revoked_by(&self, issuer: &Serial) -> Result<Vec<(Serial, Revocation)>, StoreError> {
+        let k = key(REVOKED, issuer.as_bytes());
+        match self.db.get(&k).map_err(self.sled_err())? {
+            Some(v) => decode_index(&k, &v),
+            None => Ok(Vec::new()),
+        }
     }
 
     fn crl_number(&self, issuer: &Serial) -> Result<Option<u64>, StoreError> {

@@ -298,7 +298,7 @@ pub(super) fn has_email_constraint(nc: &NameConstraints<'_>) -> bool {
 /// CA/B Forum BR 7.1.4.3: the subject has at most one CN, and it is a
 /// character-for-character copy of a dNSName SAN, or the canonical text of
 /// an iPAddress SAN (dotted decimal without leading zeros; RFC 5952 for
-/// IPv6), or an rfc822Name SAN. `Err` says which rule is broken.
+/// IPv6), or an rfc822Name or URI SAN. `Err` says which rule is broken.
 pub(super) fn check_cn_in_sans(
     cert: &X509Certificate<'_>,
     sans: &[GeneralName<'_>],
@@ -314,7 +314,7 @@ pub(super) fn check_cn_in_sans(
         return Err("the subject CN is not a string".into());
     };
     let ok = sans.iter().any(|san| match san {
-        GeneralName::DNSName(d) | GeneralName::RFC822Name(d) => *d == cn,
+        GeneralName::DNSName(d) | GeneralName::RFC822Name(d) | GeneralName::URI(d) => *d == cn,
         GeneralName::IPAddress(bytes) => ip_text(bytes).is_some_and(|ip| ip == cn),
         _ => false,
     });

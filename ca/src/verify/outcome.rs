@@ -45,7 +45,7 @@ pub enum CrlProblem {
         issuer: String,
     },
     /// nextUpdate is before the verification time.
-    #[error("CRL of {issuer} is stale (nextUpdate {next_update})")]
+    #[error("CRL of {issuer} is stale (nextUpdate {})", fmt_time(*next_update))]
     Stale {
         /// CRL issuer.
         issuer: String,
@@ -54,7 +54,7 @@ pub enum CrlProblem {
         next_update: OffsetDateTime,
     },
     /// thisUpdate is after the verification time.
-    #[error("CRL of {issuer} is not yet valid (thisUpdate {this_update})")]
+    #[error("CRL of {issuer} is not yet valid (thisUpdate {})", fmt_time(*this_update))]
     NotYetValid {
         /// CRL issuer.
         issuer: String,
@@ -97,7 +97,7 @@ pub enum CrlProblem {
 #[non_exhaustive]
 pub enum Reason {
     /// A certificate of the chain is past notAfter.
-    #[error("certificate {subject} expired at {not_after}")]
+    #[error("certificate {subject} expired at {}", fmt_time(*not_after))]
     Expired {
         /// Which certificate.
         subject: String,
@@ -106,7 +106,7 @@ pub enum Reason {
         not_after: OffsetDateTime,
     },
     /// A certificate of the chain is before notBefore.
-    #[error("certificate {subject} is not valid before {not_before}")]
+    #[error("certificate {subject} is not valid before {}", fmt_time(*not_before))]
     NotYetValid {
         /// Which certificate.
         subject: String,

@@ -441,19 +441,21 @@ fn map_error(
                 detail: e.to_string(),
             }
         }
-        E::UnknownIssuer => match missing {
-            Some(issuer) => Reason::UnknownIssuer {
-                subject: chain.last().map_or_else(first_subject, |c| display_name(c)),
-                issuer,
-            },
-            None => {
-                // Every name was found: something else broke the path.
-                bad_signature(&chain).unwrap_or(Reason::UnknownIssuer {
-                    subject: first_subject(),
-                    issuer: leaf.issuer().to_string(),
-                })
+        E::UnknownIssuer | E::MaximumPathBuildCallsExceeded | E::MaximumSignatureChecksExceeded => {
+            match missing {
+                Some(issuer) => Reason::UnknownIssuer {
+                    subject: chain.last().map_or_else(first_subject, |c| display_name(c)),
+                    issuer,
+                },
+                None => {
+                    // Every name was found: something else broke the path.
+                    bad_signature(&chain).unwrap_or(Reason::UnknownIssuer {
+                        subject: first_subject(),
+                        issuer: leaf.issuer().to_string(),
+                    })
+                }
             }
-        },
+        }
         E::InvalidSignatureForPublicKey
         | E::UnsupportedSignatureAlgorithmForPublicKeyContext(_)
         | E::SignatureAlgorithmMismatch => bad_signature(&chain).unwrap_or(Reason::BadSignature {

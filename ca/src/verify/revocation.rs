@@ -10,10 +10,12 @@
 //! must have a non-critical CRL Number, thisUpdate <= at <= nextUpdate; then
 //! the certificate's serial must not be listed.
 //!
-//! When any CRL is given, every certificate of the path but the anchor must
-//! have at least one CRL that applies (unknown status is denied, at every
-//! level, like `openssl verify -crl_check_all`). With no CRL at all,
-//! revocation is not checked.
+//! When any CRL is given, the leaf must have at least one CRL that applies
+//! (its unknown status is denied, like `openssl verify -crl_check`); an
+//! intermediate must have one when CRLs with its issuer's name were given
+//! (their scope must then cover it), and is otherwise accepted with an
+//! unknown status, so that the intermediate's CRL alone (`--crl crl.pem`)
+//! is enough. With no CRL at all, revocation is not checked.
 
 use rustls_pki_types::CertificateRevocationListDer;
 use time::OffsetDateTime;
@@ -135,7 +137,7 @@ pub(super) fn check(
     if crls.is_empty() {
         return Ok(());
     }
-    for pair in path.windows(2) {
+    for (level, pair) in path.windows(2).enumerate() {
         let [cert, issuer] = pair else { continue };
         let mut applied = 0usize;
         for crl in crls {
@@ -167,7 +169,12 @@ pub(super) fn check(
             check_one(cert, issuer, crl, at)?;
             applied += 1;
         }
-        if applied == 0 {
+        // Unknown status is denied for the leaf, and for an intermediate
+        // when CRLs of its issuer's name were given but none applies.
+        let named = crls
+            .iter()
+            .any(|c| c.info.issuer_der == cert.issuer().as_raw());
+        if applied == 0 && (level == 0 || named) {
             return Err(CrlProblem::NoCrl {
                 subject: display_name(cert),
                 issuer: cert.issuer().to_string(),

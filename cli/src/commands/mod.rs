@@ -5,10 +5,12 @@
 
 mod bundle;
 mod crl;
+mod export;
 mod init;
 mod inspect;
 mod issue;
 mod list;
+mod probe;
 mod revoke;
 mod verify;
 
@@ -53,6 +55,8 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Revoke(args) => revoke::run(&globals, args),
         Command::Crl(args) => crl::run(&globals, args),
         Command::Verify(args) => verify::run(&globals, args),
+        Command::Probe(args) => probe::run(&globals, args),
+        Command::Export(args) => export::run(&globals, args),
     }
 }
 
@@ -96,5 +100,53 @@ mod tests {
         assert!(err.to_string().contains("NAME"), "{err}");
         let err = Cli::try_parse_from(["minica", "issue", "x", "--valid", "1q"]).unwrap_err();
         assert!(err.to_string().contains("--valid"), "{err}");
+    }
+
+    #[test]
+    fn revoke_crl_and_verify_arguments() {
+        let parse = |argv: &[&str]| Cli::try_parse_from(argv);
+        assert!(parse(&["minica", "revoke", "svc-a"]).is_ok());
+        assert!(parse(&[
+            "minica",
+            "revoke",
+            "--serial",
+            "5e:0c",
+            "--reason",
+            "keyCompromise"
+        ])
+        .is_ok());
+        for bad in [
+            &["minica", "revoke"][..],
+            &["minica", "revoke", "svc-a", "--serial", "5e"],
+            &["minica", "revoke", "svc-a", "--reason", "certificateHold"],
+            &["minica", "crl", "--der"],
+            &["minica", "crl", "--next-update", "soon"],
+            &["minica", "verify", "c.pem", "--host", "a", "--email", "a@b"],
+            &["minica", "verify", "c.pem", "--purpose", "mail"],
+            &["minica", "verify", "c.pem", "--at", "2026-13-01T00:00:00Z"],
+        ] {
+            let err = parse(bad).unwrap_err();
+            assert_eq!(err.exit_code(), 2, "{bad:?}");
+        }
+        let cli = parse(&[
+            "minica",
+            "verify",
+            "c.pem",
+            "--crl",
+            "a.pem",
+            "--crl",
+            "b.pem",
+            "--at",
+            "2026-03-01T00:00:00.999Z",
+            "--max-depth",
+            "0",
+        ])
+        .unwrap();
+        let Command::Verify(v) = cli.command else {
+            panic!("verify expected")
+        };
+        assert_eq!(v.crl.len(), 2);
+        assert_eq!(v.max_depth, Some(0));
+        assert_eq!(v.at.unwrap().nanosecond(), 999_000_000);
     }
 }

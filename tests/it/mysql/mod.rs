@@ -1,22 +1,17 @@
-//! MySQL over mutual TLS, end to end: a real MariaDB server with `minica`
-//! certificates, the real `mariadb` client, and `minica-sidecar` in the three
+//! MySQL over mutual TLS, end to end: a real MariaDB server running on the
+//! files and `my.cnf` of `minica export --format mysql` (revocation through
+//! `minica revoke`, a refreshed `ssl-crl` and `FLUSH SSL`), the real
+//! `mariadb` client (also with the exported `[client]` section), and
+//! `minica-sidecar` in the three
 //! modes (outbound `--protocol mysql` in front of a TLS server, inbound
 //! `--protocol mysql` in front of a plaintext leg, and the plain tcp pair).
 //! Malformed handshakes come from a scripted fake server, since no real
 //! server sends them.
 
-// The sidecar tests' process harness and rcgen fixtures, shared as they are
-// (one copy of the code, compiled into this module too): `crate::sidecar`
-// keeps them private, and that module belongs to another test suite.
-// reason (both allows): only some of the shared helpers are used here, and
-// a `use` of the private modules is not possible.
-#[allow(dead_code, clippy::duplicate_mod)]
-#[path = "../sidecar/fixtures.rs"]
-mod fixtures;
-#[allow(dead_code, clippy::duplicate_mod)]
-#[path = "../sidecar/harness.rs"]
-mod harness;
-mod server;
+// The sidecar tests' process harness and rcgen fixtures serve here too.
+use crate::sidecar::{fixtures, harness};
+
+pub(crate) mod server;
 
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpListener, TcpStream};
@@ -28,7 +23,7 @@ use harness::{free_addr, metric, sidecar, wait_metric, wait_ready, Proc};
 use rcgen::{
     CertificateRevocationListParams, Issuer, KeyIdMethod, KeyPair, RevokedCertParams, SerialNumber,
 };
-use server::{client, client_with, ClientTls, Mariadb, ServerTls, Session, SESSION_SQL};
+use server::{client, client_with, ClientTls, Mariadb, Session, SESSION_SQL};
 use time::OffsetDateTime;
 
 use crate::support::{self, Ran};
@@ -61,8 +56,9 @@ fn issue(home: &Path, dir: &Path, name: &str, args: &[&str]) -> Leaf {
     Leaf { dir: out, serial }
 }
 
-/// A CRL signed by the intermediate of the CA in `home` (as `minica crl`
-/// will write it), revoking `leaves`.
+/// A CRL signed by the intermediate of the CA in `home`, revoking `leaves`
+/// without recording it in the ledger: the sidecars' `--crl` checks need
+/// `app` and `db` revoked while the server still accepts them.
 fn crl(home: &Path, path: &Path, leaves: &[&Leaf]) {
     std::fs::write(path, crl_pem(home, "intermediate", leaves)).unwrap();
 }
@@ -95,11 +91,39 @@ fn crl_pem(home: &Path, level: &str, leaves: &[&Leaf]) -> String {
     params.signed_by(&issuer).unwrap().pem().unwrap()
 }
 
-/// MariaDB's `ssl-crl` file: one CRL per CA level (it checks the whole
-/// chain), the intermediate's revoking `leaves`.
-fn server_crl(home: &Path, path: &Path, leaves: &[&Leaf]) {
-    let pem = crl_pem(home, "root", &[]) + &crl_pem(home, "intermediate", leaves);
-    std::fs::write(path, pem).unwrap();
+/// `minica export NAME --format mysql --identity DIR/NAME --out OUT ARGS`.
+fn export_mysql(home: &Path, dir: &Path, name: &str, out: &Path, extra: &[&str]) {
+    support::run(
+        support::minica(home, dir)
+            .args(["export", name, "--format", "mysql", "--identity"])
+            .arg(dir.join(name))
+            .arg("--out")
+            .arg(out)
+            .args(extra),
+    )
+    .ok();
+}
+
+/// The `[mysqld]` lines of an exported `my.cnf` as `mariadbd` options,
+/// without `skip` (the option names as written there).
+fn mysqld_options(cnf: &Path, skip: &[&str]) -> Vec<String> {
+    let text = std::fs::read_to_string(cnf).unwrap();
+    text.lines()
+        .skip_while(|l| l.trim() != "[mysqld]")
+        .skip(1)
+        .take_while(|l| !l.starts_with('['))
+        .map(str::trim)
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .filter_map(|l| {
+            let (k, v) = l.split_once('=').unwrap_or((l, ""));
+            let (k, v) = (k.trim(), v.trim());
+            assert!(
+                v.starts_with('/') || !k.starts_with("ssl-"),
+                "{k}: absolute path expected:\n{text}"
+            );
+            (!skip.contains(&k)).then(|| format!("--{k}={v}"))
+        })
+        .collect()
 }
 
 fn hex(s: &str) -> Vec<u8> {
@@ -222,15 +246,24 @@ fn mariadb_with_minica_certificates_directly_and_through_every_sidecar_mode() {
     crl(&home, &revoked, &[&app, &db]);
     let ca = db.file("ca.pem");
 
-    // The server checks CRLs too: none of ours is revoked yet.
-    let server_crl_file = dir.join("server-crl.pem");
-    server_crl(&home, &server_crl_file, &[]);
-    let srv = Mariadb::start(Some(ServerTls {
-        ca: &ca,
-        cert: &db.file("chain.pem"),
-        key: &db.file("key.pem"),
-        crl: Some(&server_crl_file),
-    }));
+    // The server runs on the files and my.cnf of `minica export --format
+    // mysql`: with --crl, so it checks CRLs of every level from the start
+    // (nothing is revoked yet). require_secure_transport is applied at the
+    // end: the sidecars' plaintext legs reach this server too.
+    let db_mysql = dir.join("db-mysql");
+    export_mysql(&home, dir, "db", &db_mysql, &["--crl"]);
+    let options = mysqld_options(&db_mysql.join("my.cnf"), &["require_secure_transport"]);
+    for want in ["--ssl-crl=", "--tls_version=TLSv1.2,TLSv1.3", "--ssl-cert="] {
+        assert!(
+            options.iter().any(|o| o.starts_with(want)),
+            "{want}: {options:?}"
+        );
+    }
+    let srv = Mariadb::start(&options);
+    // The client: the [client] section of app's exported my.cnf.
+    let app_mysql = dir.join("app-mysql");
+    export_mysql(&home, dir, "app", &app_mysql, &[]);
+    let app_cnf = app_mysql.join("my.cnf");
     srv.root_sql(
         "CREATE USER app@'%' REQUIRE SUBJECT '/CN=app'; GRANT SELECT ON *.* TO app@'%'; \
          CREATE USER viasidecar@'127.0.0.1'; GRANT SELECT ON *.* TO viasidecar@'127.0.0.1'; \
@@ -241,7 +274,15 @@ fn mariadb_with_minica_certificates_directly_and_through_every_sidecar_mode() {
     );
     let upstream = format!("127.0.0.1:{}", srv.port);
 
-    // 1. Native TLS with the minica certificates.
+    // 1. Native TLS with the minica certificates: the exported option file
+    //    (ssl-verify-server-cert included), and the identity directory.
+    let got = Session::parse(&client(
+        srv.port,
+        "app",
+        ClientTls::Config(&app_cnf),
+        SESSION_SQL,
+    ));
+    assert_tls_session(&got, "app@%");
     let got = Session::parse(&client(srv.port, "app", with_cert(&app, &ca), SESSION_SQL));
     assert_tls_session(&got, "app@%");
     let no_cert = ClientTls::On {
@@ -526,13 +567,35 @@ fn mariadb_with_minica_certificates_directly_and_through_every_sidecar_mode() {
     pin.wait_failures("not_allowed", 1.0);
     assert!(metric(pin.admin, &pin.failures("not_allowed")).is_some());
 
-    // 5. The server itself: once `app` is on its CRL (reloaded with FLUSH
-    //    SSL), a native TLS connection with it is refused; others still pass.
-    server_crl(&home, &server_crl_file, &[&app]);
+    // 5. The server itself: `minica revoke app`, the export refreshed (it
+    //    now has something revoked, so it writes crl.pem without --crl)
+    //    and FLUSH SSL: a native TLS connection with app is refused; others
+    //    still pass.
+    support::run(support::minica(&home, dir).args(["revoke", "app"])).ok();
+    export_mysql(&home, dir, "db", &db_mysql, &["--force"]);
+    let crls = std::fs::read_to_string(db_mysql.join("crl.pem")).unwrap();
+    assert_eq!(crls.matches("BEGIN X509 CRL").count(), 2, "{crls}");
     srv.root_sql("FLUSH SSL");
     // (The client sees the "certificate revoked" alert or a reset, as above.)
+    let ran = client(srv.port, "app", ClientTls::Config(&app_cnf), "SELECT 1");
+    assert_refused(&ran, "ERROR");
     let ran = client(srv.port, "app", with_cert(&app, &ca), "SELECT 1");
     assert_refused(&ran, "ERROR");
+    let got = Session::parse(&client(
+        srv.port,
+        "viasidecar",
+        with_cert(&other, &ca),
+        SESSION_SQL,
+    ));
+    assert_tls_session(&got, "viasidecar@127.0.0.1");
+    // The my.cnf's require_secure_transport (dynamic): the plaintext
+    // connection that worked is refused (MariaDB says "Access denied").
+    client(srv.port, "viasidecar", ClientTls::Off, "SELECT 1").ok();
+    srv.root_sql("SET GLOBAL require_secure_transport = ON");
+    assert_refused(
+        &client(srv.port, "viasidecar", ClientTls::Off, "SELECT 1"),
+        "ERROR",
+    );
     let got = Session::parse(&client(
         srv.port,
         "viasidecar",
@@ -604,7 +667,7 @@ fn greeting(tls: bool) -> Vec<u8> {
 }
 
 #[test]
-fn malformed_server_handshakes_end_only_that_connection() {
+fn broken_handshakes_end_only_that_connection() {
     support::require_tool("mariadb");
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
@@ -668,6 +731,33 @@ fn malformed_server_handshakes_end_only_that_connection() {
     ] {
         assert!(log.contains(reason), "{reason:?} not logged:\n{log}");
     }
+    // Inbound: a client that reads the greeting and then says nothing is
+    // cut at the handshake timeout (the pre-TLS phase is bounded too).
+    let fake_db = scripted_server(vec![(packet(0, &greeting(false)), Then::Wait)]);
+    let inb = car(
+        dir,
+        "inbound",
+        "slow-in",
+        &args(&[
+            "--protocol",
+            "mysql",
+            "--upstream",
+            &fake_db.to_string(),
+            "--identity",
+            &s(&app.dir),
+            "--handshake-timeout",
+            "1s",
+        ]),
+    );
+    let mut raw = TcpStream::connect(("127.0.0.1", inb.port)).unwrap();
+    raw.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+    let mut got = Vec::new();
+    let _ = raw.read_to_end(&mut got);
+    assert_eq!(got.get(4), Some(&10), "the greeting came first: {got:?}");
+    let len = usize::from(got[0]) | usize::from(got[1]) << 8 | usize::from(got[2]) << 16;
+    assert_eq!(got.len(), 4 + len, "one packet, then the sidecar hung up");
+    inb.wait_failures("timeout", 1.0);
+
     // A server that is down: the client is told, not just cut off.
     let down = free_addr();
     let out_down = car(

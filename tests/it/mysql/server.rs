@@ -15,14 +15,6 @@ const START_LIMIT: Duration = Duration::from_secs(60);
 /// Longest any one client command may take.
 const CLIENT_LIMIT: Duration = Duration::from_secs(30);
 
-/// The PEM files MariaDB's TLS uses.
-pub(crate) struct ServerTls<'a> {
-    pub(crate) ca: &'a Path,
-    pub(crate) cert: &'a Path,
-    pub(crate) key: &'a Path,
-    pub(crate) crl: Option<&'a Path>,
-}
-
 /// A running `mariadbd`. Field order matters: the process is killed before
 /// its directory is removed.
 pub(crate) struct Mariadb {
@@ -38,9 +30,10 @@ fn running_as_root() -> bool {
 }
 
 impl Mariadb {
-    /// Installs a data directory and starts the server with `tls` (or
-    /// without TLS), waiting until it answers on its socket.
-    pub(crate) fn start(tls: Option<ServerTls<'_>>) -> Mariadb {
+    /// Installs a data directory and starts the server with these options
+    /// (`--KEY=VALUE`, e.g. the `[mysqld]` lines of an exported `my.cnf`;
+    /// none: no TLS), waiting until it answers on its socket.
+    pub(crate) fn start(options: &[String]) -> Mariadb {
         for tool in ["mariadbd", "mariadb-install-db", "mariadb"] {
             require_tool(tool);
         }
@@ -74,14 +67,7 @@ impl Mariadb {
         if root {
             cmd.arg("--user=root");
         }
-        if let Some(t) = &tls {
-            cmd.arg(format!("--ssl-ca={}", t.ca.display()))
-                .arg(format!("--ssl-cert={}", t.cert.display()))
-                .arg(format!("--ssl-key={}", t.key.display()));
-            if let Some(crl) = t.crl {
-                cmd.arg(format!("--ssl-crl={}", crl.display()));
-            }
-        }
+        cmd.args(options);
         let mut proc = harness::spawn(cmd, &dir.path().join("mariadbd.log"));
         let end = Instant::now() + START_LIMIT;
         loop {
@@ -129,6 +115,9 @@ fn root_sql_at(socket: &Path, sql: &str) -> Ran {
 pub(crate) enum ClientTls<'a> {
     /// `--skip-ssl`: no TLS at all.
     Off,
+    /// The `[client]` section of this option file (`--defaults-file`), e.g.
+    /// an exported `my.cnf`, instead of `--no-defaults`.
+    Config(&'a Path),
     /// TLS verifying the server against `ca`, with the client certificate
     /// of an identity directory (`chain.pem`, `key.pem`) or none.
     On {
@@ -152,8 +141,12 @@ pub(crate) fn client_with(
     sql: &str,
 ) -> Ran {
     let mut cmd = Command::new("mariadb");
-    cmd.arg("--no-defaults")
-        .args(["-h", "127.0.0.1", "-P"])
+    // The option file, when there is one, must be the first argument.
+    match tls {
+        ClientTls::Config(file) => cmd.arg(format!("--defaults-file={}", file.display())),
+        _ => cmd.arg("--no-defaults"),
+    };
+    cmd.args(["-h", "127.0.0.1", "-P"])
         .arg(port.to_string())
         .arg(format!("-u{user}"))
         .args(["--batch", "--skip-column-names", "--connect-timeout=10"]);
@@ -161,6 +154,7 @@ pub(crate) fn client_with(
         ClientTls::Off => {
             cmd.arg("--skip-ssl");
         }
+        ClientTls::Config(_) => {}
         ClientTls::On { ca, identity } => {
             cmd.arg(format!("--ssl-ca={}", ca.display()))
                 .arg("--ssl-verify-server-cert");

@@ -72,7 +72,7 @@ fn bad_input_exits_2_naming_the_file_or_address() {
             "--allow",
             "svc-a",
             "--protocol",
-            "mysql",
+            "smtp",
         ]
         .map(String::from),
     );
@@ -81,7 +81,7 @@ fn bad_input_exits_2_naming_the_file_or_address() {
         "--listen",
         "--handshake-timeout",
         "--allow",
-        "not implemented yet",
+        "expected tcp or mysql",
     ] {
         assert!(ran.stderr.contains(want), "{want}: {ran}");
     }

@@ -1,8 +1,8 @@
 //! `minica-sidecar` end to end: curl, openssl s_client/s_server and a rustls
 //! client through real sidecar processes on 127.0.0.1.
 
-mod fixtures;
-mod harness;
+pub(crate) mod fixtures;
+pub(crate) mod harness;
 mod inputs;
 
 use std::io::Read;
