@@ -95,10 +95,15 @@ pub enum Opened {
 /// `ca.json`: the CA's settings. Written last by `init`: its presence means
 /// the CA is complete.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
-struct CaConfig {
-    version: u32,
-    trust_domain: String,
-    key_type: KeyType,
+pub(crate) struct CaConfig {
+    pub(crate) version: u32,
+    pub(crate) trust_domain: String,
+    pub(crate) key_type: KeyType,
+    /// Which CA certificates are current and which are kept after a
+    /// rotation (`None` until the first rotation: then the files
+    /// `root.pem` and `intermediate.pem` are current). See [`crate::rotate`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(crate) generation: Option<crate::rotate::Generation>,
 }
 
 /// A CA certificate with its private key, ready to sign.
@@ -124,7 +129,7 @@ impl std::fmt::Debug for CaCert {
 }
 
 impl CaCert {
-    fn from_parts(
+    pub(crate) fn from_parts(
         path: &Path,
         der: CertificateDer<'static>,
         key: PrivateKey,
@@ -155,7 +160,7 @@ impl CaCert {
         })
     }
 
-    fn load(cert_path: &Path, key_path: &Path) -> Result<Self, Error> {
+    pub(crate) fn load(cert_path: &Path, key_path: &Path) -> Result<Self, Error> {
         let der = minica_pki::pem::load_certs(cert_path)?
             .into_iter()
             .next()
@@ -214,9 +219,11 @@ impl CaCert {
 #[derive(Debug)]
 pub struct Ca {
     home: CaHome,
-    config: CaConfig,
+    pub(crate) config: CaConfig,
     root: CaCert,
     intermediate: CaCert,
+    /// Retired and cross-signed CA certificates (after rotations).
+    pub(crate) gens: crate::rotate::Generations,
     store: Box<dyn Store>,
     // Dropped last: the store is closed before another process may open it.
     _lock: HomeLock,
@@ -299,16 +306,14 @@ impl Ca {
             path: config_path.clone(),
             reason: CaFileError::BadConfig(e),
         })?;
-        let root = CaCert::load(&home.root_cert_path(), &home.root_key_path())?;
-        let intermediate = CaCert::load(
-            &home.intermediate_cert_path(),
-            &home.intermediate_key_path(),
-        )?;
+        // After a rotation, ca.json names the current generation.
+        let (root, intermediate, gens) = crate::rotate::load_generation(home, &config)?;
         Ok(Ca {
             home: home.clone(),
             config,
             root,
             intermediate,
+            gens,
             store,
             _lock: lock,
         })
@@ -410,6 +415,7 @@ impl Ca {
             version: 1,
             trust_domain: options.trust_domain.clone(),
             key_type: options.key_type,
+            generation: None,
         };
         let json = serde_json::to_vec_pretty(&config).map_err(|e| Error::CaFile {
             path: home.config_path(),

@@ -100,6 +100,17 @@ impl Csr {
     pub(crate) fn public_key(&self) -> &rcgen::SubjectPublicKeyInfo {
         &self.public_key
     }
+
+    /// A "CSR" made of a public key we already certified (renewal that
+    /// keeps the key): no SANs of its own.
+    pub(crate) fn from_public_key(key_type: KeyType, spki_der: &[u8]) -> Option<Self> {
+        Some(Csr {
+            key_type,
+            public_key: rcgen::SubjectPublicKeyInfo::from_der(spki_der).ok()?,
+            public_key_der: spki_der.to_vec(),
+            sans: Vec::new(),
+        })
+    }
 }
 
 fn csr_san(name: &GeneralName<'_>) -> Option<San> {

@@ -185,6 +185,12 @@ pub enum Error {
         #[source]
         source: Box<Error>,
     },
+    /// A rotation was refused.
+    #[error("{0}")]
+    Rotation(crate::rotate::RotationError),
+    /// A renewal was refused.
+    #[error("{0}")]
+    Renew(crate::renew::RenewError),
     /// A file given to `inspect` holds nothing we recognise.
     #[error("{}: {reason}", path.display())]
     Unrecognized {

@@ -254,7 +254,11 @@ impl Ca {
         sans
     }
 
-    fn sign_leaf(&self, request: &LeafRequest, now: OffsetDateTime) -> Result<IssuedLeaf, Error> {
+    pub(crate) fn sign_leaf(
+        &self,
+        request: &LeafRequest,
+        now: OffsetDateTime,
+    ) -> Result<IssuedLeaf, Error> {
         let (not_before, not_after) = params::window(now, request.validity, "--valid")?;
         let issuer = self.intermediate();
         if not_after > issuer.not_after() {
@@ -297,7 +301,9 @@ impl Ca {
         };
         let der = cert.der().to_vec();
         let mut chain_pem = cert.pem();
-        chain_pem.push_str(issuer.pem());
+        // The intermediate, then during a root rotation's overlap the new
+        // root's cross-certificate (see `crate::rotate`).
+        chain_pem.push_str(&self.chain_tail_pem());
         let record = CertRecord {
             serial,
             name: request.name.to_string(),

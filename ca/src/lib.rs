@@ -11,6 +11,10 @@
 //!   is the engine used by default.
 //! - [`CertRecord`]: what the ledger holds per certificate.
 //! - [`inspect`]: describe certificate, CSR, CRL and key files.
+//! - [`Ca::renew_to_dir`] renews a leaf (same names, EKU, key type);
+//!   [`Ca::rotate_intermediate`], [`Ca::rotate_root`] and
+//!   [`Ca::finish_root_rotation`] rotate the CA certificates with a trust
+//!   overlap; [`Ca::status`] shows the hierarchy and what needs action.
 //! - [`Ca::revoke`] records a revocation; [`publish`] builds and writes the
 //!   CRL of every level (`<home>/crl.pem`); [`crl`] encodes and reads CRLs;
 //!   [`verify`] validates chains.
@@ -56,8 +60,11 @@ mod name;
 mod params;
 pub mod publish;
 mod record;
+mod renew;
 mod revoke;
+mod rotate;
 mod serial;
+mod status;
 pub mod store;
 pub mod verify;
 
@@ -73,5 +80,8 @@ pub use key::{KeyType, PrivateKey};
 pub use name::{Name, San};
 pub use params::BACKDATE;
 pub use record::{CertKind, CertRecord, DisplayStatus, Profile, Revocation, Status};
+pub use renew::{OldCert, RenewError, RenewKey, RenewOptions, Renewed};
 pub use revoke::{RevokeOutcome, RevokeTarget};
+pub use rotate::{CrossCert, Finished, Generations, Rotation, RotationError, CAS_DIR};
 pub use serial::{Serial, SerialParseError};
+pub use status::{CaEntry, CaRole, CaStatus};

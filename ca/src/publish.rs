@@ -102,8 +102,8 @@ impl Ca {
     /// The CAs that publish a CRL for the leaves they issued: the current
     /// intermediate. A rotation (which keeps the retired intermediate's key
     /// while it still has unexpired leaves) adds those here.
-    fn issuing_cas(&self) -> Vec<&CaCert> {
-        vec![self.intermediate()]
+    fn issuing_cas(&self) -> Result<Vec<&CaCert>, Error> {
+        self.crl_intermediates()
     }
 
     /// Builds and signs the CRL of every level (see the module docs), each
@@ -123,11 +123,14 @@ impl Ca {
             .filter(|t| t.year() <= 9999)
             .ok_or(Error::Validity(ValidityError::TooLong { arg }))?;
         let mut levels: Vec<(&CaCert, CertKind)> = self
-            .issuing_cas()
+            .issuing_cas()?
             .into_iter()
             .map(|ca| (ca, CertKind::Intermediate))
             .collect();
-        levels.push((self.root(), CertKind::Root));
+        // During a root rotation's overlap the old root publishes too.
+        for root in self.crl_roots() {
+            levels.push((root, CertKind::Root));
+        }
         let mut crls = Vec::with_capacity(levels.len());
         for (ca, kind) in levels {
             let entries = revoked_by(self.store(), ca.serial())?;

@@ -52,6 +52,121 @@ pub(crate) enum Command {
     Probe(ProbeArgs),
     /// Export an identity (the files of `minica issue`) for MySQL/MariaDB or as PKCS#12
     Export(ExportArgs),
+    /// Renew NAME's certificate (same names, kind, key type), or every leaf expiring soon
+    Renew(RenewArgs),
+    /// Rotate the intermediate, or the root with a trust overlap
+    Rotate(RotateArgs),
+    /// Show the CA hierarchy (roots, intermediates, expiry) and what needs action
+    Status(StatusArgs),
+}
+
+/// `minica renew`.
+#[derive(Debug, Args)]
+#[command(
+    group(ArgGroup::new("what").required(true).args(["name", "all"])),
+    after_help = "\
+NAME: renews NAME's current leaf (active, or expired) into --out DIR [default:
+./NAME]: same SANs, EKU (server/client/both) and key type; a new key unless
+--reuse-key (which reads DIR/key.pem and checks it is the old certificate's).
+A leaf issued from a CSR keeps its public key. The old certificate becomes
+`superseded` (valid until it expires), or revoked with reason superseded
+under --revoke-old (the CRLs are refreshed). The ledger is flushed before the
+files are renamed into place: ca.pem, key.pem, cert.pem, chain.pem last.
+
+--all --within DUR: every active leaf expiring within DUR, soonest first, each
+into --out BASE/NAME [default: ./NAME, relative to the working directory]. Every
+one is tried; failures are reported and the exit code is 2 if any failed.
+--dry-run prints what would be renewed and changes nothing.
+
+Exit codes: 0 success, 2 unknown or revoked NAME, any failure, usage, input or
+I/O error."
+)]
+pub(crate) struct RenewArgs {
+    /// The certificate's NAME
+    #[arg(value_name = "NAME", value_parser = str::parse::<Name>)]
+    pub(crate) name: Option<Name>,
+    /// Renew every active leaf expiring within --within
+    #[arg(long, requires = "within")]
+    pub(crate) all: bool,
+    /// With --all: the renewal window (s, m, h, d, w, y), e.g. 30d
+    #[arg(long, value_name = "DUR", value_parser = parse_duration, requires = "all")]
+    pub(crate) within: Option<Duration>,
+    /// With --all: print what would be renewed, change nothing
+    #[arg(long, requires = "all")]
+    pub(crate) dry_run: bool,
+    /// Keep the key (read from the identity directory's key.pem)
+    #[arg(long)]
+    pub(crate) reuse_key: bool,
+    /// Validity of the new certificate [default: the old one's]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub(crate) valid: Option<Duration>,
+    /// Identity directory [default: ./NAME]; with --all, the directory holding one per NAME
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// Revoke the old certificate (reason superseded) instead of letting it expire
+    #[arg(long)]
+    pub(crate) revoke_old: bool,
+}
+
+/// `minica rotate`.
+#[derive(Debug, Args)]
+pub(crate) struct RotateArgs {
+    #[command(subcommand)]
+    pub(crate) what: RotateWhat,
+}
+
+/// What `minica rotate` replaces.
+#[derive(Debug, Subcommand)]
+pub(crate) enum RotateWhat {
+    /// A new intermediate (new key) under the current root; old leaves keep verifying
+    #[command(after_help = EXIT_CODES_HELP)]
+    Intermediate {
+        /// Validity of the new intermediate [default: 5y, never past the root]
+        #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+        valid: Option<Duration>,
+    },
+    /// A new root and intermediate, cross-signed by the old root (overlap), or --finish
+    #[command(after_help = "\
+Without --finish: a new root key and certificate, a new intermediate under it,
+and a cross-certificate of the new intermediate signed by the old root. The
+bundle holds both roots (redistribute it: `minica bundle`). New leaves'
+chain.pem is leaf, cross-certificate, intermediate: clients that trust only
+the old root verify them; clients with the new bundle verify old and new.
+
+--finish: drops the old root from the bundle; refused while active leaves
+still chain to it, unless --force.
+
+Exit codes: 0 success, 2 refused, usage, input or I/O error.")]
+    Root {
+        /// Validity of the new root [default: 10y]
+        #[arg(long, value_name = "DUR", value_parser = parse_duration, conflicts_with = "finish")]
+        valid: Option<Duration>,
+        /// Validity of the new intermediate [default: 5y, never past the root]
+        #[arg(long, value_name = "DUR", value_parser = parse_duration, conflicts_with = "finish")]
+        intermediate_valid: Option<Duration>,
+        /// End the overlap: remove the old root from the bundle
+        #[arg(long)]
+        finish: bool,
+        /// With --finish: even if active leaves still chain to the old root
+        #[arg(long, requires = "finish")]
+        force: bool,
+    },
+}
+
+/// `minica status`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Prints every root and intermediate (current, cross-certificate or retired)
+with its expiry, leaf counts, and one line starting with `warning:` per
+problem: a CA certificate with less time left than the longest validity it
+issues, an expired CA certificate, an unfinished root rotation. A healthy CA
+prints no warning.
+
+Exit codes: 0 success (also with warnings), 2 usage, input or I/O error.")]
+pub(crate) struct StatusArgs {
+    /// Print JSON
+    #[arg(long)]
+    pub(crate) json: bool,
 }
 
 /// What `minica probe --starttls` speaks before TLS.

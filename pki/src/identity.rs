@@ -232,7 +232,10 @@ impl FromStr for AllowRule {
         }
         if let Some(prefix) = s.strip_suffix("/*") {
             // `spiffe://td/*`: the whole trust domain.
-            if let Some(td) = prefix.strip_prefix("spiffe://").filter(|td| !td.contains('/')) {
+            if let Some(td) = prefix
+                .strip_prefix("spiffe://")
+                .filter(|td| !td.contains('/'))
+            {
                 validate_trust_domain(td)?;
                 return Ok(AllowRule::Prefix(format!("spiffe://{td}/")));
             }

@@ -31,9 +31,16 @@ fn looks_like_pem(bytes: &[u8]) -> bool {
 
 /// Every PEM section in `bytes`, in order, as (kind, DER).
 pub fn pem_sections(path: &Path, bytes: &[u8]) -> Result<Vec<(SectionKind, Vec<u8>)>, Error> {
-    <(SectionKind, Vec<u8>) as PemObject>::pem_slice_iter(bytes)
+    let sections = <(SectionKind, Vec<u8>) as PemObject>::pem_slice_iter(bytes)
         .collect::<Result<Vec<_>, _>>()
-        .map_err(|e| content(path, ContentError::MalformedPem(e.to_string())))
+        .map_err(|e| content(path, ContentError::MalformedPem(e.to_string())))?;
+    if sections.iter().any(|(_, der)| der.is_empty()) {
+        return Err(content(
+            path,
+            ContentError::MalformedPem("a PEM section holds no data".into()),
+        ));
+    }
+    Ok(sections)
 }
 
 fn is_private_key(kind: SectionKind) -> bool {
@@ -211,5 +218,8 @@ mod tests {
         assert!(parse_private_key(p, two.as_bytes()).is_err());
         let err = parse_private_key(p, cert_pem.as_bytes()).unwrap_err();
         assert!(err.to_string().contains("no private key"), "{err}");
+        let empty = "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n";
+        let err = parse_private_key(p, empty.as_bytes()).unwrap_err();
+        assert!(err.to_string().contains("holds no data"), "{err}");
     }
 }

@@ -79,21 +79,33 @@ impl ProxyHeader<'_> {
         body.extend_from_slice(&self.source.port().to_be_bytes());
         body.extend_from_slice(&self.destination.port().to_be_bytes());
 
+        // The header's length field has 16 bits. A value that would not fit
+        // is left out rather than cut or overflowing into the payload: the CN
+        // first (informational), then the identity (the upstream then sees
+        // no identity, never a truncated one).
+        let mut room =
+            usize::from(u16::MAX).saturating_sub(body.len() + 3 + 5 + 3 + self.tls_version.len());
+        let identity = Some(self.identity).filter(|id| 3 + id.len() <= room);
+        room = room.saturating_sub(identity.map_or(0, |id| 3 + id.len()));
+        let common_name = self.common_name.filter(|cn| 3 + cn.len() <= room);
+
         let mut ssl = vec![PP2_CLIENT_SSL | PP2_CLIENT_CERT_CONN, 0, 0, 0, 0];
         tlv(
             &mut ssl,
             PP2_SUBTYPE_SSL_VERSION,
             self.tls_version.as_bytes(),
         );
-        if let Some(cn) = self.common_name {
+        if let Some(cn) = common_name {
             tlv(&mut ssl, PP2_SUBTYPE_SSL_CN, cn.as_bytes());
         }
         tlv(&mut body, PP2_TYPE_SSL, &ssl);
-        tlv(
-            &mut body,
-            PP2_TYPE_MINICA_PEER_IDENTITY,
-            self.identity.as_bytes(),
-        );
+        if let Some(identity) = identity {
+            tlv(
+                &mut body,
+                PP2_TYPE_MINICA_PEER_IDENTITY,
+                identity.as_bytes(),
+            );
+        }
 
         let mut out = Vec::with_capacity(16 + body.len());
         out.extend_from_slice(&SIGNATURE);
@@ -137,6 +149,37 @@ mod tests {
         let id_at = 31 + ssl_len;
         assert_eq!(b[id_at], 0xE0);
         assert_eq!(&b[id_at + 3..], b"spiffe://td/a");
+    }
+
+    #[test]
+    fn a_value_too_long_for_the_header_is_left_out() {
+        let huge = "x".repeat(70_000);
+        let h = ProxyHeader {
+            source: "10.0.0.1:5000".parse().unwrap(),
+            destination: "10.0.0.2:8443".parse().unwrap(),
+            tls_version: "TLSv1.3",
+            common_name: Some(&huge),
+            identity: &huge,
+        };
+        let b = h.encode();
+        let len = usize::from(u16::from_be_bytes([b[14], b[15]]));
+        assert_eq!(b.len(), 16 + len, "the length field covers the header");
+        assert!(!b.windows(3).any(|w| w == b"xxx"));
+        let fits = "y".repeat(65_000);
+        let b = ProxyHeader {
+            common_name: Some(&huge),
+            identity: &fits,
+            ..h
+        }
+        .encode();
+        assert_eq!(
+            b.len(),
+            16 + usize::from(u16::from_be_bytes([b[14], b[15]]))
+        );
+        assert!(
+            b.ends_with(fits.as_bytes()),
+            "the identity is kept, the CN left out"
+        );
     }
 
     #[test]

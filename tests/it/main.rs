@@ -15,6 +15,7 @@ mod export;
 mod hardening;
 mod mysql;
 mod probe;
+mod renew;
 mod revoke;
 mod sidecar;
 mod verify;

@@ -661,8 +661,20 @@ fn real_mariadb_through_starttls_mysql() {
     assert_diagnosis(&ran, &json, "ok");
     let version = json["mysql_server_version"].as_str().unwrap_or_default();
     assert!(version.contains("MariaDB"), "{ran}");
-    assert!(json["tls_version"].as_str().unwrap_or_default().starts_with("TLSv1."), "{ran}");
+    assert!(
+        json["tls_version"]
+            .as_str()
+            .unwrap_or_default()
+            .starts_with("TLSv1."),
+        "{ran}"
+    );
     let (ran, json) = probe(&ca.home, &[&target.as_str()]);
     assert_diagnosis(&ran, &json, "not-tls");
-    assert!(json["fix"].as_str().unwrap_or_default().contains("--starttls mysql"), "{ran}");
+    assert!(
+        json["fix"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("--starttls mysql"),
+        "{ran}"
+    );
 }

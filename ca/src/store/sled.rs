@@ -87,10 +87,33 @@ fn name_prefix(name: &str) -> Vec<u8> {
     k
 }
 
+/// sled 0.34 writes a snapshot to `snap.<lsn>.generating`, syncs it, then
+/// renames it to `snap.<lsn>`; but on open it reads the last `snap.*` name
+/// in sort order, `.generating` files included. A process killed while
+/// writing one (SIGKILL, power loss) leaves an empty or partial file that
+/// makes every later open fail with "Read corrupted data" (sled issue
+/// #1527). Such a file is never a snapshot sled finished: without it, sled
+/// recovers from the previous snapshot and the log, which hold every
+/// flushed write. Found by `tests/it/hardening/crash.rs`. Best effort: if
+/// the file cannot be removed, sled's own error is reported.
+fn remove_unfinished_snapshots(path: &Path) {
+    let Ok(entries) = std::fs::read_dir(path) else {
+        return;
+    };
+    for entry in entries.flatten() {
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if name.starts_with("snap.") && name.ends_with(".generating") {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
 impl SledStore {
     /// Opens (or creates) the ledger in `path`. The caller holds the CA
     /// home's lock; sled also refuses a second opener in another process.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        remove_unfinished_snapshots(path);
         // Every write is flushed explicitly before it is reported (see
         // `commit`), so sled's background flusher thread is not needed.
         let db = sled::Config::new()

@@ -1,5 +1,7 @@
 //! `minica bundle`: the trust bundle (every trusted root).
 
+use crate::output::out;
+
 use minica_ca::Ca;
 use minica_pki::atomic::{write_atomic, FileMode};
 
@@ -15,7 +17,7 @@ pub(crate) fn run(globals: &Globals, args: &BundleArgs) -> anyhow::Result<ExitSt
             write_atomic(path, bundle.as_bytes(), FileMode::Public)?;
             eprintln!("wrote the trust bundle to {}", path.display());
         }
-        None => print!("{bundle}"),
+        None => out!("{bundle}"),
     }
     Ok(ExitStatus::Success)
 }

@@ -1,5 +1,7 @@
 //! `minica crl`: publish the CRL of every CA level.
 
+use crate::output::out;
+
 use std::path::{Path, PathBuf};
 
 use minica_ca::publish::PublishedCrl;
@@ -28,7 +30,7 @@ pub(crate) fn run(globals: &Globals, args: &CrlArgs) -> anyhow::Result<ExitStatu
         );
     }
     match (&args.out, args.der) {
-        (None, _) => print!("{}", set.to_pem()),
+        (None, _) => out!("{}", set.to_pem()),
         (Some(out), false) => {
             write_atomic(out, set.to_pem().as_bytes(), FileMode::Public)?;
             eprintln!("wrote {}", out.display());
@@ -38,7 +40,7 @@ pub(crate) fn run(globals: &Globals, args: &CrlArgs) -> anyhow::Result<ExitStatu
                 .crls
                 .iter()
                 .enumerate()
-                .map(|(i, c)| (der_path(out, i, c), c))
+                .map(|(i, c)| (der_path(out, i, c, &set.crls[..i]), c))
                 .collect();
             let writes: Vec<(&Path, &[u8], FileMode)> = files
                 .iter()
@@ -55,13 +57,17 @@ pub(crate) fn run(globals: &Globals, args: &CrlArgs) -> anyhow::Result<ExitStatu
 
 /// Where `--der --out FILE` puts CRL number `index` of the set: the first
 /// (the current intermediate's) in FILE, the root's in `FILE-root` (before
-/// the extension), any other intermediate's in `FILE-<serial prefix>`.
-fn der_path(out: &Path, index: usize, crl: &PublishedCrl) -> PathBuf {
+/// the extension), any other intermediate's (and, during a root rotation's
+/// overlap, the retired root's, which follows the current root's in
+/// `before`) in `FILE-<serial prefix>`.
+fn der_path(out: &Path, index: usize, crl: &PublishedCrl, before: &[PublishedCrl]) -> PathBuf {
     if index == 0 && crl.issuer_kind == CertKind::Intermediate {
         return out.to_path_buf();
     }
     let suffix = match crl.issuer_kind {
-        CertKind::Root => "root".to_string(),
+        CertKind::Root if !before.iter().any(|c| c.issuer_kind == CertKind::Root) => {
+            "root".to_string()
+        }
         _ => crl.issuer_serial.to_hex().chars().take(8).collect(),
     };
     let stem = out
@@ -109,10 +115,13 @@ mod tests {
         .unwrap();
         let set = ca.build_crls(std::time::Duration::from_secs(60)).unwrap();
         let out = Path::new("/x/crl.der");
-        assert_eq!(der_path(out, 0, &set.crls[0]), Path::new("/x/crl.der"));
-        assert_eq!(der_path(out, 1, &set.crls[1]), Path::new("/x/crl-root.der"));
+        assert_eq!(der_path(out, 0, &set.crls[0], &[]), Path::new("/x/crl.der"));
         assert_eq!(
-            der_path(Path::new("crl"), 1, &set.crls[1]),
+            der_path(out, 1, &set.crls[1], &set.crls[..1]),
+            Path::new("/x/crl-root.der")
+        );
+        assert_eq!(
+            der_path(Path::new("crl"), 1, &set.crls[1], &set.crls[..1]),
             Path::new("crl-root")
         );
         assert!(check_out_parent(&dir.path().join("nope/crl.pem")).is_err());

@@ -1,5 +1,7 @@
 //! `minica export NAME --format mysql|p12`: an identity in other conventions.
 
+use crate::output::outln;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
@@ -148,17 +150,17 @@ fn mysql(args: &ExportArgs, identity: &Identity, ca: Option<&Ca>) -> anyhow::Res
         .map(|f| (f.path.as_path(), f.bytes.as_slice(), f.mode))
         .collect();
     write_all_atomic(&writes)?;
-    println!(
+    outln!(
         "exported {} (serial {}) for MySQL/MariaDB ({role}) to {}",
         args.name,
         identity.serial,
         export.dir.display()
     );
     for f in &files {
-        println!("  {}", f.path.display());
+        outln!("  {}", f.path.display());
     }
     if role.server() && export.crls_pem.is_none() {
-        println!(
+        outln!(
             "  (no ssl-crl: nothing is revoked yet; export with --crl to have the server \
              check CRLs from the start)"
         );
@@ -195,7 +197,7 @@ fn p12(args: &ExportArgs, identity: &Identity) -> anyhow::Result<ExitStatus> {
     let password = Password::read(password_file)?;
     let der = export::pkcs12(identity, args.name.as_str(), &password)?;
     write_atomic(&out, &der, FileMode::Private)?;
-    println!(
+    outln!(
         "exported {} (serial {}) to {} (PKCS#12: key, {} certificates; PBES2 AES-256-CBC, \
          HMAC-SHA256 MAC; mode 0600)",
         args.name,

@@ -1,5 +1,7 @@
 //! `minica init`: create a CA.
 
+use crate::output::outln;
+
 use minica_ca::{Ca, CaCert, InitOptions};
 use time::format_description::well_known::Rfc3339;
 
@@ -23,10 +25,10 @@ pub(crate) fn run(globals: &Globals, args: &InitArgs) -> anyhow::Result<ExitStat
 pub(crate) fn print_created(ca: &Ca) {
     let dir = ca.home().dir();
     let shown = std::fs::canonicalize(dir).unwrap_or_else(|_| dir.to_path_buf());
-    println!("created a new CA in {}", shown.display());
+    outln!("created a new CA in {}", shown.display());
     let line = |what: &str, c: &CaCert| {
         let until = c.not_after().format(&Rfc3339).unwrap_or_default();
-        println!(
+        outln!(
             "  {what:<13} {} (serial {}, until {until})",
             c.subject(),
             c.serial()
@@ -34,8 +36,8 @@ pub(crate) fn print_created(ca: &Ca) {
     };
     line("root:", ca.root());
     line("intermediate:", ca.intermediate());
-    println!("  trust bundle: {}", ca.home().bundle_path().display());
-    println!(
+    outln!("  trust bundle: {}", ca.home().bundle_path().display());
+    outln!(
         "  trust domain: {} ({} keys)",
         ca.trust_domain(),
         ca.key_type()

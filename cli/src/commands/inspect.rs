@@ -1,14 +1,16 @@
 //! `minica inspect FILE`: describe a certificate, CSR, CRL or key file.
 
+use crate::output::{outln, out};
+
 use crate::args::InspectArgs;
 use crate::exit::ExitStatus;
 
 pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<ExitStatus> {
     let inspected = minica_ca::inspect::inspect_file(&args.file)?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&inspected)?);
+        outln!("{}", serde_json::to_string_pretty(&inspected)?);
     } else {
-        print!("{inspected}");
+        out!("{inspected}");
     }
     Ok(ExitStatus::Success)
 }

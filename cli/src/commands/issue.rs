@@ -1,5 +1,7 @@
 //! `minica issue NAME`: issue a leaf into an output directory.
 
+use crate::output::outln;
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
@@ -56,7 +58,7 @@ pub(crate) fn run(globals: &Globals, args: &IssueArgs) -> anyhow::Result<ExitSta
     }
     let leaf = ca.issue_to_dir(&request, &out, overwrite)?;
     let until = leaf.record.not_after.format(&Rfc3339).unwrap_or_default();
-    println!(
+    outln!(
         "issued {} (serial {}, {}, {}, until {until})",
         leaf.record.name, leaf.record.serial, leaf.record.key_type, profile
     );
@@ -67,7 +69,7 @@ pub(crate) fn run(globals: &Globals, args: &IssueArgs) -> anyhow::Result<ExitSta
     }
     written.push(&files.ca);
     for path in written {
-        println!("  {}", path.display());
+        outln!("  {}", path.display());
     }
     Ok(ExitStatus::Success)
 }

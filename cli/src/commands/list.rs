@@ -1,5 +1,7 @@
 //! `minica list`: the ledger.
 
+use crate::output::outln;
+
 use minica_ca::{Ca, CertRecord, DisplayStatus};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -27,6 +29,9 @@ struct Row<'a> {
     /// Why (`keyCompromise`, ...), for revoked certificates.
     #[serde(skip_serializing_if = "Option::is_none")]
     revocation_reason: Option<&'static str>,
+    /// For CA certificates of the hierarchy: `current`, `cross` or `retired`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    role: Option<&'static str>,
 }
 
 fn rfc3339(t: OffsetDateTime) -> String {
@@ -37,7 +42,17 @@ pub(crate) fn run(globals: &Globals, args: &ListArgs) -> anyhow::Result<ExitStat
     let ca = Ca::open(&globals.home)?;
     let now = OffsetDateTime::now_utc();
     let mut records = ca.records()?;
-    records.retain(|r| shown(r, args, now));
+    // The hierarchy (current, cross and retired CA certificates) is always
+    // shown, superseded or not.
+    let status = ca.status()?;
+    let role = |r: &CertRecord| {
+        status
+            .cas
+            .iter()
+            .find(|c| c.serial == r.serial)
+            .map(|c| c.role.as_str())
+    };
+    records.retain(|r| shown(r, args, now) || (args.expiring.is_none() && role(r).is_some()));
     records.sort_by(|a, b| (a.not_after, &a.name).cmp(&(b.not_after, &b.name)));
     let rows: Vec<Row<'_>> = records
         .iter()
@@ -54,22 +69,33 @@ pub(crate) fn run(globals: &Globals, args: &ListArgs) -> anyhow::Result<ExitStat
             issuer_serial: r.issuer_serial.to_hex(),
             revoked_at: r.revocation.as_ref().map(|v| rfc3339(v.at)),
             revocation_reason: r.revocation.as_ref().map(|v| v.reason.name()),
+            role: role(r),
         })
         .collect();
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&rows)?);
+        outln!("{}", serde_json::to_string_pretty(&rows)?);
         return Ok(ExitStatus::Success);
     }
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
-    println!(
+    outln!(
         "{:<width$}  {:<32}  {:<12}  {:<20}  STATUS",
         "NAME", "SERIAL", "KIND", "NOT-AFTER"
     );
     for r in &rows {
-        println!(
+        outln!(
             "{:<width$}  {:<32}  {:<12}  {:<20}  {}",
-            r.name, r.serial, r.kind, r.not_after, r.status
+            r.name,
+            r.serial,
+            r.kind,
+            r.not_after,
+            match r.role {
+                Some(role) => format!("{} ({role})", r.status),
+                None => r.status.to_string(),
+            }
         );
+    }
+    for w in &status.warnings {
+        eprintln!("warning: {w}");
     }
     Ok(ExitStatus::Success)
 }

@@ -11,7 +11,10 @@ mod inspect;
 mod issue;
 mod list;
 mod probe;
+mod renew;
 mod revoke;
+mod rotate;
+mod status;
 mod verify;
 
 use anyhow::{bail, Context as _};
@@ -57,6 +60,9 @@ pub(crate) fn run(cli: Cli) -> anyhow::Result<ExitStatus> {
         Command::Verify(args) => verify::run(&globals, args),
         Command::Probe(args) => probe::run(&globals, args),
         Command::Export(args) => export::run(&globals, args),
+        Command::Renew(args) => renew::run(&globals, args),
+        Command::Rotate(args) => rotate::run(&globals, args),
+        Command::Status(args) => status::run(&globals, args),
     }
 }
 

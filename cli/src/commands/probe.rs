@@ -1,5 +1,7 @@
 //! `minica probe HOST:PORT`: connect, explain the handshake, diagnose.
 
+use crate::output::{outln, out};
+
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
@@ -67,9 +69,9 @@ pub(crate) fn run(globals: &Globals, args: &ProbeArgs) -> anyhow::Result<ExitSta
     };
     let report = probe(&request).with_context(|| format!("probe {}", args.target))?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&report.to_json())?);
+        outln!("{}", serde_json::to_string_pretty(&report.to_json())?);
     } else {
-        print!("{}", report.human());
+        out!("{}", report.human());
     }
     Ok(if report.is_ok() {
         ExitStatus::Success

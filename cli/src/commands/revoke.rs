@@ -1,5 +1,7 @@
 //! `minica revoke NAME | --serial HEX`: record a revocation, refresh the CRLs.
 
+use crate::output::outln;
+
 use minica_ca::crl::RevocationReason;
 use minica_ca::{Ca, CertKind, RevokeTarget};
 use time::format_description::well_known::Rfc3339;
@@ -27,21 +29,21 @@ pub(crate) fn run(globals: &Globals, args: &RevokeArgs) -> anyhow::Result<ExitSt
             Some(r) if r != reason => format!("; --reason {r} ignored"),
             _ => String::new(),
         };
-        println!(
+        outln!(
             "{} (serial {}) was already revoked at {at} ({reason}): the first revocation is kept{ignored}",
             rec.name, rec.serial
         );
     } else {
-        println!(
+        outln!(
             "revoked {} {} (serial {}, {reason}, at {at})",
             rec.kind, rec.name, rec.serial
         );
         if rec.kind == CertKind::Intermediate {
-            println!(
+            outln!(
                 "  listed on the root's CRL: relying parties that check every level \
                  (openssl -crl_check_all, MariaDB ssl-crl, minica verify --crl) reject its leaves"
             );
-            println!("  minica issues no more leaves until the intermediate is replaced");
+            outln!("  minica issues no more leaves until the intermediate is replaced");
         }
     }
     let numbers: Vec<String> = out
@@ -50,7 +52,7 @@ pub(crate) fn run(globals: &Globals, args: &RevokeArgs) -> anyhow::Result<ExitSt
         .iter()
         .map(|c| format!("{} CRL #{}", c.issuer_kind, c.number))
         .collect();
-    println!(
+    outln!(
         "  CRLs refreshed: {} ({})",
         ca.home().crl_path().display(),
         numbers.join(", ")

@@ -1,5 +1,7 @@
 //! `minica verify CERT`: validate a chain like a strict X.509 validator.
 
+use crate::output::outln;
+
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
@@ -64,9 +66,9 @@ pub(crate) fn run(globals: &Globals, args: &VerifyArgs) -> anyhow::Result<ExitSt
     };
     let outcome = verify(&request);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&outcome.to_json())?);
+        outln!("{}", serde_json::to_string_pretty(&outcome.to_json())?);
     } else {
-        println!("{}", outcome.human());
+        outln!("{}", outcome.human());
     }
     Ok(if outcome.is_valid() {
         ExitStatus::Success

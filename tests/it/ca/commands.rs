@@ -172,3 +172,29 @@ fn two_processes_on_one_home_get_distinct_serials() {
         s.verify(&format!("p{i}"), &["-purpose", "sslserver"]).ok();
     }
 }
+
+/// `minica list | head -1`: a reader that stops early is no error, and
+/// never a panic (exit 101).
+#[test]
+fn a_closed_stdout_pipe_ends_quietly_with_success() {
+    let s = Scratch::new();
+    s.minica(&["issue", "piped"]).ok();
+    for args in [
+        &["list", "--all"][..],
+        &["bundle"],
+        &["inspect", "piped/cert.pem"],
+    ] {
+        let mut child = support::minica(&s.home, &s.work)
+            .args(args)
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        // Close the read end before minica has had time to write.
+        drop(child.stdout.take());
+        let out = child.wait_with_output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+}

@@ -7,6 +7,10 @@
 //!   kind, large half-closed transfers.
 //! - [`crash`]: `minica issue` / `revoke` killed with SIGKILL at random
 //!   moments, alone and concurrently; the CA must stay consistent.
+//! - [`processes`]: the `minica` and `minica-sidecar check` command lines on
+//!   mutated files.
+//! - [`proxy_v2`]: PROXY v2 headers round-trip through an independent reader.
+//! - [`mysql_wire`]: MySQL routes of the real sidecar fed garbage.
 //! - [`security`]: file modes, no key material in output or logs, no
 //!   `unsafe` in our crates.
 //!
@@ -16,7 +20,10 @@
 
 mod abuse;
 mod crash;
+mod mysql_wire;
 mod parsers;
+mod processes;
+mod proxy_v2;
 mod security;
 
 use std::time::{Duration, Instant};
@@ -40,11 +47,6 @@ impl Budget {
     /// Whether iteration `i` (0-based) may run.
     pub(crate) fn allows(&self, i: usize) -> bool {
         i < self.count && Instant::now() < self.end
-    }
-
-    /// Whether the time is up.
-    pub(crate) fn expired(&self) -> bool {
-        Instant::now() >= self.end
     }
 }
 
