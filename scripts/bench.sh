@@ -1,10 +1,12 @@
 #!/usr/bin/env bash
 # The performance suite: minica beside the tools users would pick instead
-# (stunnel, HAProxy, cfssl, openssl), measured in one run on this machine.
+# (stunnel, HAProxy, cfssl, openssl, MariaDB's own TLS), measured in one run
+# on this machine.
 #
 #   scripts/bench.sh            full run, writes docs/BENCHMARKS.md and docs/bench/*.svg
 #   scripts/bench.sh --quick    the same in under ~2 minutes (shorter runs, fewer levels)
 #   scripts/bench.sh --smoke --out DIR   seconds; checks the harness works (used by tests)
+#   scripts/bench.sh --only sidecar|ca|mysql   one group again; the others keep their last figures
 #
 # Installs what it needs when missing (Debian packages, matplotlib from PyPI),
 # builds release binaries, and sends traffic to 127.0.0.1 only.
@@ -13,8 +15,9 @@ cd "$(dirname "$0")/.."
 
 need=()
 for pair in stunnel4:stunnel4 haproxy:haproxy wrk:wrk iperf3:iperf3 hyperfine:hyperfine \
-            cfssl:golang-cfssl openssl:openssl python3:python3; do
-  command -v "${pair%%:*}" >/dev/null 2>&1 || need+=("${pair#*:}")
+            cfssl:golang-cfssl openssl:openssl python3:python3 \
+            mariadbd:mariadb-server mariadb-slap:mariadb-client; do
+  command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
 if ((${#need[@]})); then
   sudo=""

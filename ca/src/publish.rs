@@ -8,7 +8,7 @@
 //! - for every issuing intermediate, a CRL signed by it listing the revoked
 //!   certificates it issued (today one intermediate; after a rotation every
 //!   intermediate whose key minica still holds and that still has unexpired
-//!   leaves: see [`Ca::issuing_cas`]);
+//!   leaves: see `Ca::issuing_cas`);
 //! - the root's CRL, signed by the root, listing revoked intermediates
 //!   (empty when there are none).
 //!

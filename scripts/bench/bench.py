@@ -25,9 +25,9 @@ LUA = Path(__file__).resolve().parent / "wrk-report.lua"
 
 MODES = {
     # seconds per wrk run, concurrency levels, idle connection counts, iperf3 seconds, hyperfine runs
-    "full": dict(secs=10, levels=[1, 16, 64, 256], idle=[1000, 10000], iperf=10, runs=30, newconn_c=16),
-    "quick": dict(secs=3, levels=[1, 32], idle=[1000], iperf=3, runs=10, newconn_c=16),
-    "smoke": dict(secs=1, levels=[4], idle=[50], iperf=1, runs=2, newconn_c=4),
+    "full": dict(secs=10, levels=[1, 16, 64, 256], idle=[1000, 10000], iperf=10, runs=30, newconn_c=16, mysql_queries=50000),
+    "quick": dict(secs=3, levels=[1, 32], idle=[1000], iperf=3, runs=10, newconn_c=16, mysql_queries=20000),
+    "smoke": dict(secs=1, levels=[4], idle=[50], iperf=1, runs=2, newconn_c=4, mysql_queries=500),
 }
 
 
@@ -378,6 +378,64 @@ def bench_ca(cfg, bins, work):
     return results
 
 
+# ---------------------------------------------------------------- MySQL
+
+def start_mariadb(procs, work):
+    """A throwaway MariaDB on 127.0.0.1 with native TLS on the bench-server
+    identity, and a password user `bench`."""
+    data, sock, port = work / "mariadb-data", work / "mariadb.sock", free_port()
+    as_root = ["--user=root"] if os.geteuid() == 0 else []
+    run(["mariadb-install-db", "--no-defaults", f"--datadir={data}", "--auth-root-authentication-method=normal",
+         "--skip-test-db", *as_root])
+    procs.spawn("mariadbd", ["mariadbd", "--no-defaults", f"--datadir={data}", f"--port={port}",
+                             "--bind-address=127.0.0.1", f"--socket={sock}", "--skip-name-resolve",
+                             f"--ssl-ca={work / 'server' / 'ca.pem'}", f"--ssl-cert={work / 'server' / 'chain.pem'}",
+                             f"--ssl-key={work / 'server' / 'key.pem'}", *as_root])
+    wait_port(port, timeout=60)
+    run(["mariadb", "--no-defaults", f"--socket={sock}", "-uroot", "-e",
+         "CREATE USER 'bench'@'%' IDENTIFIED BY 'bench'; GRANT USAGE ON *.* TO 'bench'@'%';"])
+    return port
+
+
+def slap_qps(port, queries, tls_args):
+    """`SELECT 1` queries per second over one connection (mariadb-slap)."""
+    out = run(["mariadb-slap", "--no-defaults", "-h127.0.0.1", f"-P{port}", "-ubench", "-pbench", *tls_args,
+               "--query=SELECT 1", "--concurrency=1", "--iterations=1", f"--number-of-queries={queries}"]).stdout
+    secs = next(float(l.split()[-2]) for l in out.splitlines() if "Average number of seconds" in l)
+    return queries / max(secs, 1e-6)
+
+
+def connect_ms(cfg, port, tls_args, work):
+    """Mean ms of one `mariadb -e 'SELECT 1'` process: connect, TLS, login, query."""
+    export = work / "hyperfine-mysql.json"
+    cmd = " ".join(["mariadb", "--no-defaults", "-h127.0.0.1", f"-P{port}", "-ubench", "-pbench", *tls_args,
+                    "-e", "'SELECT 1'"])
+    run(["hyperfine", "--runs", str(cfg["runs"]), "--warmup", "2", "--export-json", str(export), cmd])
+    return json.loads(export.read_text())["results"][0]["mean"] * 1e3
+
+
+def bench_mysql(cfg, bins, work):
+    client = work / "client"
+    native = [f"--ssl-ca={client / 'ca.pem'}", f"--ssl-cert={client / 'chain.pem'}",
+              f"--ssl-key={client / 'key.pem'}", "--ssl-verify-server-cert"]
+    plain = ["--skip-ssl"]
+    queries = cfg["mysql_queries"]
+    results = {}
+    with Procs(work) as procs:
+        db = start_mariadb(procs, work)
+        front = free_port()
+        procs.spawn("minica-mysql-out", [str(bins / "minica-sidecar"), "outbound", "--protocol", "mysql",
+                                         "--listen", f"127.0.0.1:{front}", "--upstream", f"127.0.0.1:{db}",
+                                         "--server-name", "localhost", "--identity", str(client)])
+        wait_port(front)
+        slap_qps(db, 100, native)  # warm-up
+        results["MariaDB native TLS"] = {"qps": slap_qps(db, queries, native),
+                                         "connect_ms": connect_ms(cfg, db, native, work)}
+        results["app without TLS -> minica-sidecar outbound (mysql) -> MariaDB TLS"] = {
+            "qps": slap_qps(front, queries, plain), "connect_ms": connect_ms(cfg, front, plain, work)}
+    return results
+
+
 # ---------------------------------------------------------------- the report
 
 def versions():
@@ -410,7 +468,9 @@ def machine():
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    return f"{os.cpu_count()} cores ({model}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()}"
+    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (f"{os.cpu_count()} cores ({model}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()};"
+            f" load average when the report was written: {load} (anything above ~1 means other work shared the cores)")
 
 
 def ratio(ours, best, higher_is_better=True):
@@ -454,7 +514,7 @@ def plots(pairs, out_dir):
     plt.close(fig)
 
 
-def report(mode, pairs, ca, out, plot_dir_rel):
+def report(mode, pairs, ca, mysql, out, plot_dir_rel):
     lines = [
         "# Benchmarks",
         "",
@@ -538,8 +598,30 @@ def report(mode, pairs, ca, out, plot_dir_rel):
             lines.append("")
         else:
             lines += ["In-process CA figures: not measured (examples/bench_ca.rs is not built).", ""]
-    lines += ["## MySQL", "", "Not measured yet: the MySQL-aware sidecar (issue #7) does not exist yet.", ""]
+    if mysql:
+        native = mysql["MariaDB native TLS"]
+        lines += ["## MySQL", "",
+                  "`SELECT 1` over one connection (`mariadb-slap --concurrency=1`), and one `mariadb -e 'SELECT 1'`"
+                  " process (connect, TLS, login, query; hyperfine). MariaDB's own TLS uses the same minica identities.",
+                  "", "| path | queries/s | vs native | connect + query, ms |", "|---|---|---|---|"]
+        for name, r in mysql.items():
+            lines.append(f"| {name} | {r['qps']:.0f} | {r['qps'] / native['qps']:.2f}x | {r['connect_ms']:.1f} |")
+        lines += ["", "Target: at least 0.90x of native queries/s, and no more than one extra round trip at set-up.", ""]
     out.write_text("\n".join(lines))
+
+
+def keep_other_groups(results, pairs, ca, mysql):
+    """With --only, the groups not measured this time keep the figures of the
+    last run (results.json), so one group can be measured again alone."""
+    if not results.exists():
+        return pairs, ca, mysql
+    last = json.loads(results.read_text())
+    if pairs is None and last.get("pairs"):
+        # JSON turned the concurrency levels and connection counts into strings.
+        pairs = {name: {**r, "keepalive": {int(k): v for k, v in r["keepalive"].items()},
+                        "idle_kib": {int(k): v for k, v in r["idle_kib"].items()}}
+                 for name, r in last["pairs"].items()}
+    return pairs, ca or last.get("ca"), mysql or last.get("mysql")
 
 
 def main():
@@ -549,7 +631,7 @@ def main():
     group.add_argument("--smoke", action="store_const", dest="mode", const="smoke")
     ap.add_argument("--bin-dir", default="target/release", help="where minica and minica-sidecar are built")
     ap.add_argument("--out", default=None, help="report directory (default: docs/, for BENCHMARKS.md)")
-    ap.add_argument("--only", choices=["sidecar", "ca"], help="run one group only")
+    ap.add_argument("--only", choices=["sidecar", "ca", "mysql"], help="run one group only")
     args = ap.parse_args()
     mode = args.mode or "full"
     cfg = MODES[mode]
@@ -559,7 +641,7 @@ def main():
     with tempfile.TemporaryDirectory(prefix="minica-bench-") as tmp:
         work = Path(tmp)
         make_certs(bins, work)
-        pairs = ca = None
+        pairs = ca = mysql = None
         if args.only in (None, "sidecar"):
             print("sidecar pairs", flush=True)
             pairs = bench_pairs(cfg, bins, work)
@@ -567,10 +649,15 @@ def main():
         if args.only in (None, "ca"):
             print("CA", flush=True)
             ca = bench_ca(cfg, bins, work)
+        if args.only in (None, "mysql"):
+            print("MySQL", flush=True)
+            mysql = bench_mysql(cfg, bins, work)
     out_dir.mkdir(parents=True, exist_ok=True)
-    report(mode, pairs, ca, out_dir / "BENCHMARKS.md", "bench")
+    if args.only:
+        pairs, ca, mysql = keep_other_groups(out_dir / "bench" / "results.json", pairs, ca, mysql)
+    report(mode, pairs, ca, mysql, out_dir / "BENCHMARKS.md", "bench")
     (out_dir / "bench").mkdir(exist_ok=True)
-    (out_dir / "bench" / "results.json").write_text(json.dumps({"mode": mode, "pairs": pairs, "ca": ca}, indent=1))
+    (out_dir / "bench" / "results.json").write_text(json.dumps({"mode": mode, "pairs": pairs, "ca": ca, "mysql": mysql}, indent=1))
     print(f"wrote {out_dir / 'BENCHMARKS.md'}")
 
 

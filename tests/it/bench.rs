@@ -1,6 +1,6 @@
 //! A smoke run of the benchmark harness (`scripts/bench/bench.py --smoke`)
 //! so that it cannot rot: every peer (stunnel, HAProxy, wrk, iperf3,
-//! hyperfine, cfssl, openssl) is driven for a second or so and the report is
+//! hyperfine, cfssl, openssl, MariaDB) is driven for a second or so and the report is
 //! written. The figures are never asserted: debug builds on a shared machine
 //! say nothing about speed.
 
@@ -20,6 +20,8 @@ fn benchmark_harness_smoke_run_writes_a_full_report() {
         "hyperfine",
         "cfssl",
         "openssl",
+        "mariadbd",
+        "mariadb-slap",
     ] {
         support::require_tool(tool);
     }
@@ -47,6 +49,9 @@ fn benchmark_harness_smoke_run_writes_a_full_report() {
         "| minica issue |",
         "| cfssl gencert |",
         "| openssl req + x509 |",
+        "## MySQL",
+        "| MariaDB native TLS |",
+        "minica-sidecar outbound (mysql)",
     ] {
         assert!(report.contains(want), "report lacks {want:?}:\n{report}");
     }

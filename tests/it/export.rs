@@ -3,52 +3,18 @@
 //! PKCS#12 file read by `openssl pkcs12` (OpenSSL 3), and bad inputs
 //! refused with exit 2. The MariaDB side is in `mysql::`.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use crate::support::{self, Ran};
+use crate::support::{self, Scratch};
 
-struct Scratch {
-    _dir: tempfile::TempDir,
-    home: PathBuf,
-    work: PathBuf,
-}
-
-impl Scratch {
-    /// A CA with `db` (server and client) and `app` (client only) issued
-    /// into `work/db` and `work/app`.
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().join("home");
-        let work = dir.path().join("work");
-        std::fs::create_dir(&work).unwrap();
-        let s = Scratch {
-            _dir: dir,
-            home,
-            work,
-        };
-        s.minica(&["issue", "db", "--dns", "localhost", "--ip", "127.0.0.1"])
-            .ok();
-        s.minica(&["issue", "app", "--client"]).ok();
-        s
-    }
-
-    fn minica(&self, args: &[&str]) -> Ran {
-        support::run(support::minica(&self.home, &self.work).args(args))
-    }
-
-    fn openssl(&self, args: &[&str]) -> Ran {
-        support::require_tool("openssl");
-        support::run(Command::new("openssl").current_dir(&self.work).args(args))
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.work.join(rel)
-    }
-
-    fn read(&self, rel: &str) -> String {
-        std::fs::read_to_string(self.path(rel)).unwrap()
-    }
+/// A CA with `db` (server and client) and `app` (client only) issued into
+/// `work/db` and `work/app`.
+fn scratch() -> Scratch {
+    let s = Scratch::new();
+    s.minica(&["issue", "db", "--dns", "localhost", "--ip", "127.0.0.1"])
+        .ok();
+    s.minica(&["issue", "app", "--client"]).ok();
+    s
 }
 
 #[cfg(unix)]
@@ -82,7 +48,7 @@ fn value<'a>(pairs: &'a [(String, String)], key: &str) -> Option<&'a str> {
 
 #[test]
 fn mysql_layout_modes_absolute_paths_and_crls() {
-    let s = Scratch::new();
+    let s = scratch();
     // Relative --out: the my.cnf still names absolute paths.
     let ran = s.minica(&["export", "db", "--format", "mysql", "--out", "db-mysql"]);
     let ran = ran.ok();
@@ -251,7 +217,7 @@ fn mysql_layout_modes_absolute_paths_and_crls() {
 
 #[test]
 fn pkcs12_opens_with_openssl_and_the_password_only() {
-    let s = Scratch::new();
+    let s = scratch();
     std::fs::write(s.path("pw"), "correct horse\n").unwrap();
     std::fs::write(s.path("wrong"), "battery\n").unwrap();
     std::fs::create_dir(s.path("p12")).unwrap();
@@ -370,7 +336,7 @@ fn pkcs12_opens_with_openssl_and_the_password_only() {
 
 #[test]
 fn bad_inputs_exit_2_naming_the_cause() {
-    let s = Scratch::new();
+    let s = scratch();
     std::fs::write(s.path("empty"), "").unwrap();
     std::fs::write(s.path("blank"), "\nsecond line\n").unwrap();
     // Another identity's key in app's directory.

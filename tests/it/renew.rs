@@ -4,40 +4,12 @@
 //! kept key, same names, EKU and key type), `--revoke-old` on the CRL,
 //! `renew --all`, bad input that changes nothing, and a rotation cut short.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use crate::support::{self, Ran};
-
-/// A CA home (`home/`) and a working directory (`work/`).
-struct Scratch {
-    dir: tempfile::TempDir,
-    home: PathBuf,
-    work: PathBuf,
-}
+use crate::support::{self, Scratch};
 
 impl Scratch {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().join("home");
-        let work = dir.path().join("work");
-        std::fs::create_dir(&work).unwrap();
-        Scratch { dir, home, work }
-    }
-
-    fn minica(&self, args: &[&str]) -> Ran {
-        support::run(support::minica(&self.home, &self.work).args(args))
-    }
-
-    fn minica_in(&self, home: &Path, args: &[&str]) -> Ran {
-        support::run(support::minica(home, &self.work).args(args))
-    }
-
-    fn openssl(&self, args: &[&str]) -> Ran {
-        support::require_tool("openssl");
-        support::run(Command::new("openssl").current_dir(&self.work).args(args))
-    }
-
     /// `openssl verify -CAfile BUNDLE -untrusted CHAIN CERT` (paths in work/).
     fn verifies(&self, bundle: &str, dir: &str) -> bool {
         let chain = format!("{dir}/chain.pem");
@@ -360,4 +332,83 @@ fn a_rotation_cut_short_leaves_a_ca_that_issues() {
         int,
         std::fs::read_to_string(saved.join("intermediate.pem")).unwrap()
     );
+}
+
+/// The sidecar (rustls-webpki) as a real peer: a client that trusts only
+/// the old root reaches a server whose leaf was issued after the rotation
+/// (through the cross-certificate in its chain.pem), the server (new
+/// bundle) accepts the client's pre-rotation leaf, and a `minica renew` of
+/// the server is picked up without a restart.
+#[test]
+fn sidecars_across_a_root_rotation_and_a_renewal() {
+    use crate::sidecar::harness::{
+        free_addr, http_backend, http_get, sidecar, wait_metric, wait_ready, wait_until,
+    };
+    let s = Scratch::new();
+    s.minica(&["init"]).ok();
+    s.minica(&["issue", "cli", "--client"]).ok();
+    s.minica(&["rotate", "root"]).ok();
+    s.minica(&["issue", "srv", "--server"]).ok();
+    let cli_ca = std::fs::read_to_string(s.work.join("cli/ca.pem")).unwrap();
+    assert_eq!(
+        cli_ca.matches("BEGIN CERTIFICATE").count(),
+        1,
+        "old root only"
+    );
+
+    let d = s.dir.path();
+    let backend = http_backend("hello");
+    let (in_addr, in_admin) = (free_addr(), free_addr());
+    let path = |p: &str| s.work.join(p).display().to_string();
+    let mut inbound = sidecar(
+        d,
+        "inbound",
+        [
+            "inbound",
+            "--listen",
+            &in_addr.to_string(),
+            "--upstream",
+            &backend.to_string(),
+            "--identity",
+            &path("srv"),
+            "--allow",
+            "spiffe://minica.internal/cli",
+            "--admin",
+            &in_admin.to_string(),
+        ],
+    );
+    wait_ready(&mut inbound, in_admin);
+    let (out_addr, out_admin) = (free_addr(), free_addr());
+    let mut outbound = sidecar(
+        d,
+        "outbound",
+        [
+            "outbound",
+            "--listen",
+            &out_addr.to_string(),
+            "--upstream",
+            &in_addr.to_string(),
+            "--server-name",
+            "srv",
+            "--identity",
+            &path("cli"),
+            "--allow",
+            "spiffe://minica.internal/srv",
+            "--admin",
+            &out_admin.to_string(),
+        ],
+    );
+    wait_ready(&mut outbound, out_admin);
+    let get = || http_get(out_addr, "/").is_some_and(|(c, b)| c == 200 && b == "hello");
+    wait_until("a request through both sidecars", get);
+
+    s.minica(&["renew", "srv"]).ok();
+    wait_metric(
+        in_admin,
+        "minica_sidecar_reloads_total{route=\"inbound\",direction=\"inbound\",result=\"ok\"}",
+        1.0,
+    );
+    wait_until("a request after the renewal", get);
+    inbound.assert_running();
+    outbound.assert_running();
 }

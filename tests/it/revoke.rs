@@ -3,51 +3,17 @@
 //! -verify` and enforced by `openssl verify -crl_check(_all)`, and `minica
 //! verify` agrees with `openssl verify -x509_strict` case by case.
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
-use crate::support::{self, Ran};
-
-/// A scratch directory with a CA home (`home/`) and a working directory
-/// (`work/`), in which every command runs.
-struct Scratch {
-    _dir: tempfile::TempDir,
-    home: PathBuf,
-    work: PathBuf,
-}
+use crate::support::{self, Ran, Scratch};
 
 impl Scratch {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().join("home");
-        let work = dir.path().join("work");
-        std::fs::create_dir(&work).unwrap();
-        Scratch {
-            _dir: dir,
-            home,
-            work,
-        }
-    }
-
-    fn minica(&self, args: &[&str]) -> Ran {
-        support::run(support::minica(&self.home, &self.work).args(args))
-    }
-
     /// `minica` with another home (e.g. a second, unrelated CA).
     fn minica_home(&self, home: &str, args: &[&str]) -> Ran {
         support::run(support::minica(&self.work.join(home), &self.work).args(args))
-    }
-
-    fn openssl(&self, args: &[&str]) -> Ran {
-        support::require_tool("openssl");
-        support::run(Command::new("openssl").current_dir(&self.work).args(args))
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.work.join(rel)
     }
 
     fn home_file(&self, name: &str) -> String {

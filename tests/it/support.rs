@@ -95,3 +95,52 @@ pub(crate) fn require_tool(tool: &str) {
         "`{tool}` is not installed: run scripts/test.sh, which installs the test peers"
     );
 }
+
+/// A scratch directory with a CA home (`home/`) and a working directory
+/// (`work/`) in which commands run; everything is removed when dropped.
+/// Test modules add their own helpers in `impl Scratch` blocks.
+pub(crate) struct Scratch {
+    /// The temporary directory holding both.
+    pub(crate) dir: tempfile::TempDir,
+    /// The CA home.
+    pub(crate) home: PathBuf,
+    /// The working directory (`./NAME/` outputs land here).
+    pub(crate) work: PathBuf,
+}
+
+impl Scratch {
+    /// An empty scratch directory: no CA yet.
+    pub(crate) fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path().join("home");
+        let work = dir.path().join("work");
+        std::fs::create_dir(&work).unwrap();
+        Scratch { dir, home, work }
+    }
+
+    /// `minica --home HOME <args>` run in `work/`.
+    pub(crate) fn minica(&self, args: &[&str]) -> Ran {
+        run(minica(&self.home, &self.work).args(args))
+    }
+
+    /// `minica --home OTHER <args>` run in `work/` (a second, unrelated CA).
+    pub(crate) fn minica_in(&self, home: &Path, args: &[&str]) -> Ran {
+        run(minica(home, &self.work).args(args))
+    }
+
+    /// `openssl <args>` run in `work/`.
+    pub(crate) fn openssl(&self, args: &[&str]) -> Ran {
+        require_tool("openssl");
+        run(Command::new("openssl").current_dir(&self.work).args(args))
+    }
+
+    /// A path under `work/`.
+    pub(crate) fn path(&self, rel: &str) -> PathBuf {
+        self.work.join(rel)
+    }
+
+    /// The text of a file under `work/`.
+    pub(crate) fn read(&self, rel: &str) -> String {
+        std::fs::read_to_string(self.path(rel)).unwrap()
+    }
+}

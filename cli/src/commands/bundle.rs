@@ -1,13 +1,12 @@
 //! `minica bundle`: the trust bundle (every trusted root).
 
-use crate::output::out;
-
 use minica_ca::Ca;
 use minica_pki::atomic::{write_atomic, FileMode};
 
 use crate::args::BundleArgs;
 use crate::commands::Globals;
 use crate::exit::ExitStatus;
+use crate::output::out;
 
 pub(crate) fn run(globals: &Globals, args: &BundleArgs) -> anyhow::Result<ExitStatus> {
     let ca = Ca::open(&globals.home)?;

@@ -1,7 +1,5 @@
 //! `minica crl`: publish the CRL of every CA level.
 
-use crate::output::out;
-
 use std::path::{Path, PathBuf};
 
 use minica_ca::publish::PublishedCrl;
@@ -12,6 +10,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::args::CrlArgs;
 use crate::commands::Globals;
 use crate::exit::ExitStatus;
+use crate::output::out;
 
 pub(crate) fn run(globals: &Globals, args: &CrlArgs) -> anyhow::Result<ExitStatus> {
     if let Some(out) = &args.out {

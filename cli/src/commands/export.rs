@@ -1,12 +1,10 @@
 //! `minica export NAME --format mysql|p12`: an identity in other conventions.
 
-use crate::output::outln;
-
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use minica_ca::export::{self, Format, Identity, MysqlExport, Password};
-use minica_ca::{Ca, DisplayStatus};
+use minica_ca::{Ca, DisplayStatus, Status};
 use minica_pki::atomic::{write_all_atomic, write_atomic, FileMode};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -14,6 +12,7 @@ use time::OffsetDateTime;
 use crate::args::ExportArgs;
 use crate::commands::Globals;
 use crate::exit::ExitStatus;
+use crate::output::outln;
 
 pub(crate) fn run(globals: &Globals, args: &ExportArgs) -> anyhow::Result<ExitStatus> {
     // Arguments first, then the identity, then the ledger: nothing is
@@ -97,15 +96,13 @@ fn check_ledger(ca: &Ca, id: &Identity) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Whether any certificate of the CA (a leaf or an intermediate) is revoked.
+/// Whether any certificate of the CA (a leaf or an intermediate, of any
+/// generation) is revoked.
 fn has_revocations(ca: &Ca) -> anyhow::Result<bool> {
-    for issuer in [ca.intermediate().serial(), ca.root().serial()] {
-        let revoked = ca.store().revoked_by(issuer)?;
-        if revoked.iter().any(|(serial, _)| serial != issuer) {
-            return Ok(true);
-        }
-    }
-    Ok(false)
+    Ok(ca
+        .records()?
+        .iter()
+        .any(|record| record.status == Status::Revoked))
 }
 
 fn mysql(args: &ExportArgs, identity: &Identity, ca: Option<&Ca>) -> anyhow::Result<ExitStatus> {

@@ -1,13 +1,12 @@
 //! `minica init`: create a CA.
 
-use crate::output::outln;
-
 use minica_ca::{Ca, CaCert, InitOptions};
 use time::format_description::well_known::Rfc3339;
 
 use crate::args::InitArgs;
 use crate::commands::Globals;
 use crate::exit::ExitStatus;
+use crate::output::outln;
 
 pub(crate) fn run(globals: &Globals, args: &InitArgs) -> anyhow::Result<ExitStatus> {
     let options = InitOptions {

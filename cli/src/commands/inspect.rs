@@ -1,9 +1,8 @@
 //! `minica inspect FILE`: describe a certificate, CSR, CRL or key file.
 
-use crate::output::{outln, out};
-
 use crate::args::InspectArgs;
 use crate::exit::ExitStatus;
+use crate::output::{out, outln};
 
 pub(crate) fn run(args: &InspectArgs) -> anyhow::Result<ExitStatus> {
     let inspected = minica_ca::inspect::inspect_file(&args.file)?;

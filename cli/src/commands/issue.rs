@@ -1,7 +1,5 @@
 //! `minica issue NAME`: issue a leaf into an output directory.
 
-use crate::output::outln;
-
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
@@ -14,6 +12,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::args::IssueArgs;
 use crate::commands::{init::print_created, Globals};
 use crate::exit::ExitStatus;
+use crate::output::outln;
 
 pub(crate) fn run(globals: &Globals, args: &IssueArgs) -> anyhow::Result<ExitStatus> {
     // Every input is checked before anything is created or written.
@@ -60,7 +59,10 @@ pub(crate) fn run(globals: &Globals, args: &IssueArgs) -> anyhow::Result<ExitSta
     let until = leaf.record.not_after.format(&Rfc3339).unwrap_or_default();
     outln!(
         "issued {} (serial {}, {}, {}, until {until})",
-        leaf.record.name, leaf.record.serial, leaf.record.key_type, profile
+        leaf.record.name,
+        leaf.record.serial,
+        leaf.record.key_type,
+        profile
     );
     let files = LeafFiles::in_dir(&out);
     let mut written = vec![&files.cert, &files.chain];

@@ -1,7 +1,5 @@
 //! `minica list`: the ledger.
 
-use crate::output::outln;
-
 use minica_ca::{Ca, CertRecord, DisplayStatus};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
@@ -9,6 +7,7 @@ use time::OffsetDateTime;
 use crate::args::ListArgs;
 use crate::commands::Globals;
 use crate::exit::ExitStatus;
+use crate::output::outln;
 
 /// One line of `minica list --json`.
 #[derive(Debug, serde::Serialize)]
@@ -79,7 +78,10 @@ pub(crate) fn run(globals: &Globals, args: &ListArgs) -> anyhow::Result<ExitStat
     let width = rows.iter().map(|r| r.name.len()).max().unwrap_or(4).max(4);
     outln!(
         "{:<width$}  {:<32}  {:<12}  {:<20}  STATUS",
-        "NAME", "SERIAL", "KIND", "NOT-AFTER"
+        "NAME",
+        "SERIAL",
+        "KIND",
+        "NOT-AFTER"
     );
     for r in &rows {
         outln!(

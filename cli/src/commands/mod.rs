@@ -17,6 +17,8 @@ mod rotate;
 mod status;
 mod verify;
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{bail, Context as _};
 use minica_ca::CaHome;
 
@@ -43,6 +45,23 @@ impl Globals {
         let explicit = cli.home.as_deref().filter(|p| !p.as_os_str().is_empty());
         let home = CaHome::resolve(explicit).context("--home")?;
         Ok(Globals { home })
+    }
+
+    /// The trust bundle to use: `explicit` (`--bundle FILE`), else the CA
+    /// home's, which must exist.
+    pub(crate) fn bundle_path(&self, explicit: Option<&Path>) -> anyhow::Result<PathBuf> {
+        if let Some(path) = explicit {
+            return Ok(path.to_path_buf());
+        }
+        let path = self.home.bundle_path();
+        if !path.exists() {
+            bail!(
+                "no trust bundle: {} does not exist (no CA in {}); pass --bundle FILE",
+                path.display(),
+                self.home.dir().display()
+            );
+        }
+        Ok(path)
     }
 }
 

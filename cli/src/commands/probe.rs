@@ -1,7 +1,5 @@
 //! `minica probe HOST:PORT`: connect, explain the handshake, diagnose.
 
-use crate::output::{outln, out};
-
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
@@ -11,26 +9,14 @@ use rustls_pki_types::CertificateDer;
 use crate::args::{ProbeArgs, StartTlsArg};
 use crate::commands::Globals;
 use crate::exit::ExitStatus;
+use crate::output::{out, outln};
 
 pub(crate) fn run(globals: &Globals, args: &ProbeArgs) -> anyhow::Result<ExitStatus> {
     // Every local file is read first: a bad one is exit 2, never a diagnosis.
     if args.timeout.is_zero() {
         bail!("--timeout: must be more than 0s");
     }
-    let bundle = match &args.bundle {
-        Some(path) => path.clone(),
-        None => {
-            let path = globals.home.bundle_path();
-            if !path.exists() {
-                bail!(
-                    "no trust bundle: {} does not exist (no CA in {}); pass --bundle FILE",
-                    path.display(),
-                    globals.home.dir().display()
-                );
-            }
-            path
-        }
-    };
+    let bundle = globals.bundle_path(args.bundle.as_deref())?;
     let anchors = certs("--bundle", &bundle)?;
     let mut untrusted = Vec::new();
     for path in &args.untrusted {

@@ -1,7 +1,5 @@
 //! `minica revoke NAME | --serial HEX`: record a revocation, refresh the CRLs.
 
-use crate::output::outln;
-
 use minica_ca::crl::RevocationReason;
 use minica_ca::{Ca, CertKind, RevokeTarget};
 use time::format_description::well_known::Rfc3339;
@@ -9,6 +7,7 @@ use time::format_description::well_known::Rfc3339;
 use crate::args::RevokeArgs;
 use crate::commands::Globals;
 use crate::exit::ExitStatus;
+use crate::output::outln;
 
 pub(crate) fn run(globals: &Globals, args: &RevokeArgs) -> anyhow::Result<ExitStatus> {
     let target = match (&args.name, &args.serial) {
@@ -36,7 +35,9 @@ pub(crate) fn run(globals: &Globals, args: &RevokeArgs) -> anyhow::Result<ExitSt
     } else {
         outln!(
             "revoked {} {} (serial {}, {reason}, at {at})",
-            rec.kind, rec.name, rec.serial
+            rec.kind,
+            rec.name,
+            rec.serial
         );
         if rec.kind == CertKind::Intermediate {
             outln!(

@@ -1,7 +1,5 @@
 //! `minica verify CERT`: validate a chain like a strict X.509 validator.
 
-use crate::output::outln;
-
 use std::path::Path;
 
 use anyhow::{bail, Context as _};
@@ -13,6 +11,7 @@ use time::OffsetDateTime;
 use crate::args::{PurposeArg, VerifyArgs};
 use crate::commands::Globals;
 use crate::exit::ExitStatus;
+use crate::output::outln;
 
 pub(crate) fn run(globals: &Globals, args: &VerifyArgs) -> anyhow::Result<ExitStatus> {
     // Every file is read and checked before anything is verified: an
@@ -25,20 +24,7 @@ pub(crate) fn run(globals: &Globals, args: &VerifyArgs) -> anyhow::Result<ExitSt
     for path in &args.untrusted {
         intermediates.extend(load_certs("--untrusted", path, Strictness::Lenient)?);
     }
-    let bundle = match &args.bundle {
-        Some(path) => path.clone(),
-        None => {
-            let path = globals.home.bundle_path();
-            if !path.exists() {
-                bail!(
-                    "no trust bundle: {} does not exist (no CA in {}); pass --bundle FILE",
-                    path.display(),
-                    globals.home.dir().display()
-                );
-            }
-            path
-        }
-    };
+    let bundle = globals.bundle_path(args.bundle.as_deref())?;
     let anchors = load_certs("--bundle", &bundle, Strictness::Strict)?;
     let mut crls: Vec<CertificateRevocationListDer<'static>> = Vec::new();
     for path in &args.crl {

@@ -6,47 +6,11 @@ mod inputs;
 mod issue;
 mod tls;
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::Path;
 
-use crate::support::{self, Ran};
-
-/// A scratch directory with a CA home (`home/`) and a working directory
-/// (`work/`) for output files.
-struct Scratch {
-    _dir: tempfile::TempDir,
-    home: PathBuf,
-    work: PathBuf,
-}
+use crate::support::{Ran, Scratch};
 
 impl Scratch {
-    fn new() -> Self {
-        let dir = tempfile::tempdir().unwrap();
-        let home = dir.path().join("home");
-        let work = dir.path().join("work");
-        std::fs::create_dir(&work).unwrap();
-        Scratch {
-            _dir: dir,
-            home,
-            work,
-        }
-    }
-
-    /// `minica --home HOME <args>` run in `work/`.
-    fn minica(&self, args: &[&str]) -> Ran {
-        support::run(support::minica(&self.home, &self.work).args(args))
-    }
-
-    /// `openssl <args>` run in `work/`.
-    fn openssl(&self, args: &[&str]) -> Ran {
-        support::require_tool("openssl");
-        support::run(Command::new("openssl").current_dir(&self.work).args(args))
-    }
-
-    fn path(&self, rel: &str) -> PathBuf {
-        self.work.join(rel)
-    }
-
     /// `openssl verify` of `<dir>/cert.pem` with its own ca.pem and chain.pem.
     fn verify(&self, dir: &str, extra: &[&str]) -> Ran {
         let ca = format!("{dir}/ca.pem");
