@@ -174,11 +174,11 @@ impl Ca {
         overwrite: Overwrite,
     ) -> Result<IssuedLeaf, Error> {
         let files = LeafFiles::in_dir(dir);
+        let now = OffsetDateTime::now_utc();
+        self.check_names_free(std::iter::once(&request.name), now)?;
         if overwrite == Overwrite::Refuse {
             files.check_absent()?;
         }
-        let now = OffsetDateTime::now_utc();
-        self.check_names_free(std::iter::once(&request.name), now)?;
         let leaf = self.sign_leaf(request, now)?;
         minica_pki::atomic::create_private_dir(dir)?;
         let cert_pem = leaf.cert_pem();

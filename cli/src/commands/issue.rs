@@ -47,7 +47,12 @@ pub(crate) fn run(globals: &Globals, args: &IssueArgs) -> anyhow::Result<ExitSta
     let overwrite = if args.force {
         Overwrite::Replace
     } else {
-        LeafFiles::in_dir(&out).check_absent()?;
+        // Without a CA, refuse before creating one. With a CA, the library
+        // checks first whether NAME already has a certificate (the likelier
+        // mistake, with the `minica renew` hint), then the files.
+        if !globals.home.has_ca() {
+            LeafFiles::in_dir(&out).check_absent()?;
+        }
         Overwrite::Refuse
     };
 

@@ -58,6 +58,9 @@ fn bad_arguments_write_nothing_not_even_a_ca() {
 fn conflicts_with_existing_state_write_nothing() {
     let s = Scratch::new();
     s.minica(&["issue", "svc-a"]).ok();
+    // Duplicate NAME: the plain re-run names the real problem and the fix,
+    // even though its files are also in the way.
+    refused(&s, &["issue", "svc-a"], "minica renew svc-a");
     // Duplicate NAME, even into another directory and in another case.
     refused(
         &s,
