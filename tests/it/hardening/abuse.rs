@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use super::{env_usize, Budget};
 use crate::sidecar::fixtures::{Leaf, Pki, Validity};
 use crate::sidecar::harness::{
-    echo_backend, echo_line, free_addr, http_get, metric, run_bounded, sidecar, tls_connect,
-    wait_metric, wait_ready, wait_until, Proc,
+    echo_backend, echo_line, free_addr, http_get, inbound, metric, run_bounded, sidecar,
+    tls_connect, wait_metric, wait_ready, wait_until,
 };
 use crate::support::require_tool;
 
@@ -37,34 +37,6 @@ fn connections(result: &str) -> String {
     format!(
         "minica_sidecar_connections_total{{route=\"{ROUTE}\",direction=\"inbound\",result=\"{result}\"}}"
     )
-}
-
-/// An inbound sidecar for `server` in front of `upstream`; returns it with
-/// its listen and admin addresses once ready.
-fn inbound(
-    dir: &Path,
-    log: &str,
-    server: &Leaf,
-    upstream: SocketAddr,
-    extra: &[String],
-) -> (Proc, SocketAddr, SocketAddr) {
-    let listen = free_addr();
-    let admin = free_addr();
-    let mut args = vec![
-        "inbound".to_string(),
-        "--listen".into(),
-        listen.to_string(),
-        "--upstream".into(),
-        upstream.to_string(),
-        "--identity".into(),
-        server.dir.display().to_string(),
-        "--admin".into(),
-        admin.to_string(),
-    ];
-    args.extend(extra.iter().cloned());
-    let mut p = sidecar(dir, log, args);
-    wait_ready(&mut p, admin);
-    (p, listen, admin)
 }
 
 /// Resident memory of a process, KiB (from /proc).
@@ -137,7 +109,7 @@ fn stalled_handshakes_time_out_and_do_not_delay_a_real_client() {
         "stalled",
         &server,
         echo_backend(),
-        &["--handshake-timeout".into(), "1s".into()],
+        &["--handshake-timeout", "1s"],
     );
     let n = env_usize("MINICA_ABUSE_CONNECTIONS", default_stalled());
     // Half of them send nothing, half the first bytes of a ClientHello.
@@ -184,12 +156,7 @@ fn a_flood_past_max_connections_leaves_it_up_and_bounded() {
         "flood",
         &server,
         echo_backend(),
-        &[
-            "--max-connections".into(),
-            "50".into(),
-            "--handshake-timeout".into(),
-            "5s".into(),
-        ],
+        &["--max-connections", "50", "--handshake-timeout", "5s"],
     );
     let pid = p.child.id();
     let before = rss_kib(pid);
@@ -275,13 +242,8 @@ fn bad_clients_are_refused_with_their_reason_and_others_carry_on() {
     let foreign = foreign_client(d, &pki, &other);
     let crl = d.join("crl.pem");
     pki.crl(&crl, &[&revoked.serial]);
-    let (mut p, listen, admin) = inbound(
-        d,
-        "bad",
-        &server,
-        echo_backend(),
-        &["--crl".into(), crl.display().to_string()],
-    );
+    let crl_arg = crl.display().to_string();
+    let (mut p, listen, admin) = inbound(d, "bad", &server, echo_backend(), &["--crl", &crl_arg]);
 
     // A connection in flight through everything that follows.
     let mut inflight = tls_connect(&good, listen).unwrap();

@@ -416,3 +416,30 @@ pub(crate) fn reply_after_eof_backend() -> SocketAddr {
     });
     addr
 }
+
+/// An inbound sidecar with `--identity DIR`, an admin port and extra args.
+pub(crate) fn inbound(
+    dir: &Path,
+    name: &str,
+    identity: &Leaf,
+    upstream: SocketAddr,
+    extra: &[&str],
+) -> (Proc, SocketAddr, SocketAddr) {
+    let listen = free_addr();
+    let admin = free_addr();
+    let mut args = vec![
+        "inbound".to_string(),
+        "--listen".into(),
+        listen.to_string(),
+        "--upstream".into(),
+        upstream.to_string(),
+        "--identity".into(),
+        identity.dir.display().to_string(),
+        "--admin".into(),
+        admin.to_string(),
+    ];
+    args.extend(extra.iter().map(|a| a.to_string()));
+    let mut p = sidecar(dir, name, args);
+    wait_ready(&mut p, admin);
+    (p, listen, admin)
+}

@@ -32,33 +32,6 @@ fn s(p: &Path) -> String {
     p.display().to_string()
 }
 
-/// An inbound sidecar with `--identity DIR`, an admin port and extra args.
-fn inbound(
-    dir: &Path,
-    name: &str,
-    identity: &Leaf,
-    upstream: SocketAddr,
-    extra: &[&str],
-) -> (Proc, SocketAddr, SocketAddr) {
-    let listen = free_addr();
-    let admin = free_addr();
-    let mut args = vec![
-        "inbound".to_string(),
-        "--listen".into(),
-        listen.to_string(),
-        "--upstream".into(),
-        upstream.to_string(),
-        "--identity".into(),
-        s(&identity.dir),
-        "--admin".into(),
-        admin.to_string(),
-    ];
-    args.extend(extra.iter().map(|a| a.to_string()));
-    let mut p = sidecar(dir, name, args);
-    wait_ready(&mut p, admin);
-    (p, listen, admin)
-}
-
 #[test]
 fn curl_through_outbound_and_inbound_reaches_the_service() {
     require_tool("curl");
