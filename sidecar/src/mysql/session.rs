@@ -263,21 +263,7 @@ pub async fn outbound(
     if let Err(f) = write_packet(&mut tls, seq, &response).await {
         return f.record(report);
     }
-    let c = route::counters(&route.metrics);
-    let end = match relay_auth(
-        &mut client,
-        &mut tls,
-        Shift::ServerAhead,
-        s.idle_timeout,
-        &c,
-    )
-    .await
-    {
-        Ok(Some(end)) => end,
-        Ok(None) => proxy::pipe(client, tls, s.idle_timeout, &c, ClosePolicy::Framed).await,
-        Err(f) => return f.record(report),
-    };
-    route::finish(report, end, &c);
+    relay_session(route, client, tls, Shift::ServerAhead, report).await;
 }
 
 /// Inbound: a TLS-capable MySQL client on `client` (TLS after the
@@ -364,18 +350,27 @@ pub async fn inbound(
     {
         return f.record(report);
     }
+    relay_session(route, tls, upstream, Shift::ServerBehind, report).await;
+}
+
+/// After the handshake response went up: relays the authentication
+/// exchange (re-numbered with `shift`), then the rest of the session as
+/// bytes, and records how the connection ended.
+async fn relay_session<C, S>(
+    route: &Route,
+    mut client: C,
+    mut server: S,
+    shift: Shift,
+    report: &mut ConnReport,
+) where
+    C: AsyncRead + AsyncWrite + Unpin,
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let idle = route.settings.idle_timeout;
     let c = route::counters(&route.metrics);
-    let end = match relay_auth(
-        &mut tls,
-        &mut upstream,
-        Shift::ServerBehind,
-        s.idle_timeout,
-        &c,
-    )
-    .await
-    {
+    let end = match relay_auth(&mut client, &mut server, shift, idle, &c).await {
         Ok(Some(end)) => end,
-        Ok(None) => proxy::pipe(tls, upstream, s.idle_timeout, &c, ClosePolicy::Framed).await,
+        Ok(None) => proxy::pipe(client, server, idle, &c, ClosePolicy::Framed).await,
         Err(f) => return f.record(report),
     };
     route::finish(report, end, &c);
