@@ -22,6 +22,8 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
 LUA = Path(__file__).resolve().parent / "wrk-report.lua"
+# Sampled before anything runs: the benchmark's own load must not count.
+LOAD_AT_START = os.getloadavg()
 
 MODES = {
     # seconds per wrk run, concurrency levels, idle connection counts, iperf3 seconds, hyperfine runs
@@ -468,9 +470,10 @@ def machine():
     except OSError:
         pass
     mem = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 2**30
-    load = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    load = ", ".join(f"{x:.2f}" for x in LOAD_AT_START)
     return (f"{os.cpu_count()} cores ({model}), {mem:.0f} GiB RAM, {platform.system()} {platform.release()};"
-            f" load average when the report was written: {load} (anything above ~1 means other work shared the cores)")
+            f" load average (1, 5, 15 min) when the run started: {load} (well above 0 means other work"
+            " was sharing the cores)")
 
 
 def ratio(ours, best, higher_is_better=True):

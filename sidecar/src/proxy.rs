@@ -14,9 +14,11 @@ use tokio::time::Instant;
 /// First (and idle) size of each direction's copy buffer: small, so that
 /// thousands of idle keep-alive connections cost little memory.
 const SMALL_BUF: usize = 2 * 1024;
-/// Size a buffer grows to once a read fills it (bulk transfer): one TLS
-/// record.
-const LARGE_BUF: usize = 16 * 1024;
+/// Size a buffer grows to once a read fills it (bulk transfer): four TLS
+/// records per read and write. Measured with iperf3 through an outbound +
+/// inbound pair (median of 3): 805 MB/s with 16 KiB, 905 MB/s with 64 KiB,
+/// no more with 256 KiB. Idle connections never grow past `SMALL_BUF`.
+const LARGE_BUF: usize = 64 * 1024;
 /// A read this small means interactive traffic: shrink back to `SMALL_BUF`.
 const SHRINK_BELOW: usize = 512;
 
