@@ -493,28 +493,11 @@ fn local_file_errors_exit_2() {
 
 #[test]
 fn the_sidecar_inbound_wants_and_accepts_a_minica_identity() {
-    use crate::sidecar::harness::{echo_backend, sidecar, wait_ready};
+    use crate::sidecar::harness::{echo_backend, inbound_dir};
     let tmp = tempfile::tempdir().unwrap();
     let ca = Ca::new(tmp.path(), "ca");
-    let listen = free_addr();
-    let admin = free_addr();
     let identity = ca.dir.join("localhost");
-    let mut p = sidecar(
-        tmp.path(),
-        "inbound",
-        [
-            "inbound".to_string(),
-            "--listen".into(),
-            listen.to_string(),
-            "--upstream".into(),
-            echo_backend().to_string(),
-            "--identity".into(),
-            identity.display().to_string(),
-            "--admin".into(),
-            admin.to_string(),
-        ],
-    );
-    wait_ready(&mut p, admin);
+    let (_p, listen, _) = inbound_dir(tmp.path(), "inbound", &identity, echo_backend(), &[]);
     let (ran, json) = probe(&ca.home, &[&target(listen).as_str()]);
     assert_diagnosis(&ran, &json, "client-certificate-required");
     let (ran, json) = probe(
@@ -598,32 +581,19 @@ fn a_certificate_from_the_future_is_not_yet_valid() {
 
 #[test]
 fn starttls_mysql_through_the_sidecar_inbound() {
-    use crate::sidecar::harness::{sidecar, wait_ready};
+    use crate::sidecar::harness::inbound_dir;
     let tmp = tempfile::tempdir().unwrap();
     let ca = Ca::new(tmp.path(), "ca");
-    let listen = free_addr();
-    let admin = free_addr();
     let identity = ca.dir.join("localhost");
     // The sidecar relays the upstream's greeting with CLIENT_SSL and speaks
     // TLS (mutual) with us after our SSLRequest.
-    let mut p = sidecar(
+    let (_p, listen, _) = inbound_dir(
         tmp.path(),
         "inbound-mysql",
-        [
-            "inbound".to_string(),
-            "--protocol".into(),
-            "mysql".into(),
-            "--listen".into(),
-            listen.to_string(),
-            "--upstream".into(),
-            fake_mysql().to_string(),
-            "--identity".into(),
-            identity.display().to_string(),
-            "--admin".into(),
-            admin.to_string(),
-        ],
+        &identity,
+        fake_mysql(),
+        &["--protocol", "mysql"],
     );
-    wait_ready(&mut p, admin);
     let t = target(listen);
     let t = t.as_str();
     let (ran, json) = probe(

@@ -376,6 +376,17 @@ async fn relay_session<C, S>(
     route::finish(report, end, &c);
 }
 
+/// The bytes a read returned, 0 at the end of the stream. A TLS peer gone
+/// without close_notify is an end like any other for MySQL (see
+/// `ClosePolicy::Framed`).
+fn read_len(read: io::Result<usize>) -> Result<usize, Fail> {
+    match read {
+        Ok(n) => Ok(n),
+        Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => Ok(0),
+        Err(e) => Err(e.into()),
+    }
+}
+
 /// Relays the authentication exchange, re-numbering every packet with
 /// `shift`, until the client sends a packet with sequence id 0 (the first
 /// command) or either side closes. Returns `None` to go on with a plain
@@ -398,13 +409,7 @@ where
         let quiet = tokio::time::sleep(idle);
         tokio::select! {
             read = client.read_buf(&mut from_client) => {
-                let n = match read {
-                    Ok(n) => n,
-                    // A TLS peer gone without close_notify: an end like any
-                    // other for MySQL (see `ClosePolicy::Framed`).
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
-                    Err(e) => return Err(e.into()),
-                };
+                let n = read_len(read)?;
                 let r = packet::rewrite_frames(&mut from_client, |q| shift.to_server(q), true)?;
                 // At EOF a partial packet goes on as it is; so does
                 // everything from the first command on.
@@ -417,13 +422,7 @@ where
                 }
             }
             read = server.read_buf(&mut from_server) => {
-                let n = match read {
-                    Ok(n) => n,
-                    // A TLS peer gone without close_notify: an end like any
-                    // other for MySQL (see `ClosePolicy::Framed`).
-                    Err(e) if e.kind() == io::ErrorKind::UnexpectedEof => 0,
-                    Err(e) => return Err(e.into()),
-                };
+                let n = read_len(read)?;
                 let r = packet::rewrite_frames(&mut from_server, |q| shift.to_client(q), false)?;
                 let upto = if n == 0 { from_server.len() } else { r.ready };
                 forward(client, &mut from_server, upto, &counters.from_upstream, counters.route_from_upstream).await?;

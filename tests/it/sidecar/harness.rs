@@ -151,12 +151,34 @@ pub(crate) fn run_bounded(mut cmd: Command, input: &[u8], limit: Duration) -> Ra
     }
 }
 
-/// A free 127.0.0.1 port (bound then released).
+/// A 127.0.0.1 address nothing listens on, for a child process to bind.
+///
+/// A port from `bind(":0")` would come from the kernel's ephemeral range,
+/// where the outgoing connections of concurrent tests (the abuse tests open
+/// a thousand) may take it before the child binds it. So the ports come from
+/// below that range (20000-32767), each handed out once per run, and are
+/// checked to be free.
 pub(crate) fn free_addr() -> SocketAddr {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    const FIRST: u32 = 20_000;
+    const COUNT: u32 = 12_768;
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    // Start at a place that depends on the process, so that two runs at the
+    // same time rarely walk the same ports.
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id() % COUNT,
+        Ordering::SeqCst,
+        Ordering::SeqCst,
+    );
+    for _ in 0..COUNT {
+        let n = NEXT.fetch_add(1, Ordering::SeqCst) % COUNT;
+        let port = u16::try_from(FIRST + n).unwrap();
+        if let Ok(listener) = TcpListener::bind(("127.0.0.1", port)) {
+            return listener.local_addr().unwrap();
+        }
+    }
+    panic!("no free port in 127.0.0.1:{FIRST}-{}", FIRST + COUNT - 1);
 }
 
 /// A plain HTTP/1.0 GET; `None` when the connection fails.
@@ -425,6 +447,18 @@ pub(crate) fn inbound(
     upstream: SocketAddr,
     extra: &[&str],
 ) -> (Proc, SocketAddr, SocketAddr) {
+    inbound_dir(dir, name, &identity.dir, upstream, extra)
+}
+
+/// [`inbound`] with `--identity IDENTITY_DIR` (e.g. what `minica issue`
+/// wrote); returns it with its listen and admin addresses once ready.
+pub(crate) fn inbound_dir(
+    dir: &Path,
+    name: &str,
+    identity_dir: &Path,
+    upstream: SocketAddr,
+    extra: &[&str],
+) -> (Proc, SocketAddr, SocketAddr) {
     let listen = free_addr();
     let admin = free_addr();
     let mut args = vec![
@@ -434,7 +468,7 @@ pub(crate) fn inbound(
         "--upstream".into(),
         upstream.to_string(),
         "--identity".into(),
-        identity.dir.display().to_string(),
+        identity_dir.display().to_string(),
         "--admin".into(),
         admin.to_string(),
     ];
