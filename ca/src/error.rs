@@ -206,7 +206,7 @@ pub enum Error {
 #[non_exhaustive]
 pub enum CaFileError {
     /// The key is PKCS#1 or SEC1, not PKCS#8.
-    #[error("private key is not PKCS#8")]
+    #[error("private key is PKCS#1 or SEC1, not PKCS#8 (PEM or DER); convert it with `openssl pkcs8 -topk8 -nocrypt -in KEY -out KEY.pk8`")]
     NotPkcs8,
     /// ring refused the key.
     #[error("unusable private key: {0}")]

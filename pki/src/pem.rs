@@ -91,11 +91,7 @@ pub fn parse_private_key(path: &Path, bytes: &[u8]) -> Result<PrivateKeyDer<'sta
         return Err(content(path, ContentError::Empty));
     }
     if !looks_like_pem(bytes) {
-        return if bytes.first() == Some(&0x30) {
-            Ok(PrivateKeyDer::Pkcs8(bytes.to_vec().into()))
-        } else {
-            Err(content(path, ContentError::NoPrivateKey))
-        };
+        return der_private_key(bytes).ok_or_else(|| content(path, ContentError::NoPrivateKey));
     }
     let mut keys = pem_sections(path, bytes)?
         .into_iter()
@@ -112,6 +108,29 @@ pub fn parse_private_key(path: &Path, bytes: &[u8]) -> Result<PrivateKeyDer<'sta
         return Err(content(path, ContentError::SeveralPrivateKeys));
     }
     Ok(key)
+}
+
+/// Tells a DER private key's format by its first fields (all three are a
+/// SEQUENCE starting with an INTEGER version):
+/// - PKCS#8: then the algorithm, a SEQUENCE;
+/// - SEC1 (`openssl pkey -outform DER` of an EC key): then the key, an OCTET STRING;
+/// - PKCS#1 (RSA): then the modulus, an INTEGER.
+fn der_private_key(bytes: &[u8]) -> Option<PrivateKeyDer<'static>> {
+    use x509_parser::der_parser::ber::BerObjectContent;
+    let (_, seq) = x509_parser::der_parser::der::parse_der_sequence(bytes).ok()?;
+    let BerObjectContent::Sequence(fields) = &seq.content else {
+        return None;
+    };
+    let der = bytes.to_vec();
+    match (
+        fields.first()?.content.as_u32().ok()?,
+        &fields.get(1)?.content,
+    ) {
+        (_, BerObjectContent::Sequence(_)) => Some(PrivateKeyDer::Pkcs8(der.into())),
+        (1, BerObjectContent::OctetString(_)) => Some(PrivateKeyDer::Sec1(der.into())),
+        (0, BerObjectContent::Integer(_)) => Some(PrivateKeyDer::Pkcs1(der.into())),
+        _ => None,
+    }
 }
 
 /// Reads exactly one private key from a file.
@@ -218,6 +237,30 @@ mod tests {
         assert!(parse_private_key(p, two.as_bytes()).is_err());
         let err = parse_private_key(p, cert_pem.as_bytes()).unwrap_err();
         assert!(err.to_string().contains("no private key"), "{err}");
+        // DER: PKCS#8 as such; SEC1 (what `openssl pkey -outform DER` writes
+        // for an EC key) recognised as SEC1, not taken for PKCS#8.
+        let pkcs8 = match parse_private_key(p, key_pem.as_bytes()).unwrap() {
+            PrivateKeyDer::Pkcs8(k) => k.secret_pkcs8_der().to_vec(),
+            other => panic!("{other:?}"),
+        };
+        assert!(matches!(
+            parse_private_key(p, &pkcs8).unwrap(),
+            PrivateKeyDer::Pkcs8(_)
+        ));
+        // From `openssl pkey -outform DER | openssl ec -inform DER` (a test key).
+        let sec1 = PrivateKeyDer::from_pem_slice(
+            b"-----BEGIN EC PRIVATE KEY-----\n\
+MHcCAQEEII2iYf23nInqo7GZWiIw7RLPLS/DPJtY//RurhNXAhX6oAoGCCqGSM49\n\
+AwEHoUQDQgAEmXcNjwJ5be+E4vCziLQKqbPihIOqmnbRZuyWZ3/WoS+SPc2nXKM1\n\
+5LUIcVwqNDdhD4SPLlqiElNfiRTORzOslQ==\n\
+-----END EC PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        assert!(matches!(
+            parse_private_key(p, sec1.secret_der()).unwrap(),
+            PrivateKeyDer::Sec1(_)
+        ));
+        assert!(parse_private_key(p, &[0x30, 0x03, 0x02, 0x01, 0x05]).is_err());
         let empty = "-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n";
         let err = parse_private_key(p, empty.as_bytes()).unwrap_err();
         assert!(err.to_string().contains("holds no data"), "{err}");

@@ -198,3 +198,44 @@ fn a_closed_stdout_pipe_ends_quietly_with_success() {
         assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
     }
 }
+
+/// CA keys may be stored as PKCS#8 PEM or DER (0600 either way); a SEC1
+/// key (`openssl pkey -outform DER` of an EC key) is refused with the
+/// command that converts it.
+#[test]
+fn a_ca_key_stored_as_der_still_issues() {
+    let s = Scratch::new();
+    s.minica(&["init"]).ok();
+    let key = s.home.join("intermediate-key.pem");
+    let key_arg = key.to_str().unwrap();
+    s.openssl(&[
+        "pkey", "-in", key_arg, "-outform", "DER", "-out", "sec1.der",
+    ])
+    .ok();
+    s.openssl(&[
+        "pkcs8", "-topk8", "-nocrypt", "-in", key_arg, "-outform", "DER", "-out", "pk8.der",
+    ])
+    .ok();
+    let write_key = |file: &str| {
+        std::fs::copy(s.path(file), &key).unwrap();
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::PermissionsExt;
+            std::fs::set_permissions(&key, std::fs::Permissions::from_mode(0o600)).unwrap();
+        }
+    };
+    write_key("sec1.der");
+    let ran = s.minica(&["issue", "refused"]).code(2);
+    assert!(ran.stderr.contains("openssl pkcs8 -topk8"), "{ran}");
+    write_key("pk8.der");
+    s.minica(&["issue", "der-key"]).ok();
+    s.openssl(&[
+        "verify",
+        "-CAfile",
+        "der-key/ca.pem",
+        "-untrusted",
+        "der-key/chain.pem",
+        "der-key/cert.pem",
+    ])
+    .ok();
+}
