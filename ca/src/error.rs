@@ -339,6 +339,9 @@ pub enum StoreError {
     /// A record to update is not in the ledger.
     #[error("serial {0} is not in the ledger")]
     NotFound(String),
+    /// A token with this hash is already in the ledger.
+    #[error("a token with hash {0} is already in the ledger")]
+    TokenExists(String),
 }
 
 pub(crate) fn io_err(path: impl Into<PathBuf>, source: std::io::Error) -> Error {

@@ -66,6 +66,7 @@ mod rotate;
 mod serial;
 mod status;
 pub mod store;
+pub mod token;
 pub mod verify;
 
 pub use ca::{
@@ -85,3 +86,4 @@ pub use revoke::{RevokeOutcome, RevokeTarget};
 pub use rotate::{CrossCert, Finished, Generations, Rotation, RotationError, CAS_DIR};
 pub use serial::{Serial, SerialParseError};
 pub use status::{CaEntry, CaRole, CaStatus};
+pub use token::{TokenRecord, TokenUse};

@@ -187,21 +187,45 @@ impl CertRecord {
     }
 }
 
-mod unix_time {
+/// Instants as Unix seconds.
+pub(crate) mod unix_time {
     use time::OffsetDateTime;
 
-    pub(super) fn serialize<S: serde::Serializer>(
+    pub(crate) fn serialize<S: serde::Serializer>(
         t: &OffsetDateTime,
         s: S,
     ) -> Result<S::Ok, S::Error> {
         s.serialize_i64(t.unix_timestamp())
     }
 
-    pub(super) fn deserialize<'de, D: serde::Deserializer<'de>>(
+    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
         d: D,
     ) -> Result<OffsetDateTime, D::Error> {
         let secs = <i64 as serde::Deserialize>::deserialize(d)?;
         OffsetDateTime::from_unix_timestamp(secs).map_err(serde::de::Error::custom)
+    }
+}
+
+/// Optional instants as Unix seconds or null.
+pub(crate) mod unix_time_opt {
+    use time::OffsetDateTime;
+
+    pub(crate) fn serialize<S: serde::Serializer>(
+        t: &Option<OffsetDateTime>,
+        s: S,
+    ) -> Result<S::Ok, S::Error> {
+        match t {
+            Some(t) => s.serialize_some(&t.unix_timestamp()),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub(crate) fn deserialize<'de, D: serde::Deserializer<'de>>(
+        d: D,
+    ) -> Result<Option<OffsetDateTime>, D::Error> {
+        <Option<i64> as serde::Deserialize>::deserialize(d)?
+            .map(|secs| OffsetDateTime::from_unix_timestamp(secs).map_err(serde::de::Error::custom))
+            .transpose()
     }
 }
 

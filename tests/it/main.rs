@@ -11,11 +11,14 @@ mod support;
 
 mod bench;
 mod ca;
+mod enrol;
 mod export;
 mod hardening;
 mod mysql;
+mod pgstore;
 mod probe;
 mod renew;
 mod revoke;
+mod serve;
 mod sidecar;
 mod verify;

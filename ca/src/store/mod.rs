@@ -12,6 +12,7 @@ pub use self::sled::SledStore;
 use crate::error::StoreError;
 use crate::record::{CertRecord, Revocation, Status};
 use crate::serial::Serial;
+use crate::token::{TokenRecord, TokenUse};
 
 /// A durable ledger of certificates and per-issuer CRL numbers.
 ///
@@ -56,6 +57,17 @@ pub trait Store: Send + Sync + std::fmt::Debug {
             .collect())
     }
 
+    /// Durably stores a new one-time token (refusing a hash already present
+    /// with [`StoreError::TokenExists`]).
+    fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
+
+    /// In one atomic, durable step: if the token with this hash exists, is
+    /// unused and has not expired at `now`, marks it used at `now` and
+    /// returns [`TokenUse::Consumed`]; otherwise changes nothing and says
+    /// why. Of several concurrent calls for one token (in any number of
+    /// processes sharing the store) exactly one gets `Consumed`.
+    fn consume_token(&self, hash: &str, now: time::OffsetDateTime) -> Result<TokenUse, StoreError>;
+
     /// Durably inserts new records (see [`Store::commit`]).
     fn insert(&self, new: &[CertRecord]) -> Result<(), StoreError> {
         self.commit(new, &[])
@@ -81,6 +93,7 @@ pub(crate) mod contract {
     use crate::error::StoreError;
     use crate::record::{CertKind, CertRecord, Status};
     use crate::serial::Serial;
+    use crate::token::TokenUse;
 
     fn sample(name: &str) -> CertRecord {
         let now = time::OffsetDateTime::now_utc()
@@ -187,6 +200,40 @@ pub(crate) mod contract {
         assert_eq!(store.next_crl_number(&x).unwrap(), 1);
         assert_eq!(store.next_crl_number(&x).unwrap(), 2);
         assert_eq!(store.next_crl_number(&y).unwrap(), 1);
+
+        // Tokens: stored once, consumed once, refused when used or expired.
+        let now = time::OffsetDateTime::now_utc()
+            .replace_nanosecond(0)
+            .unwrap();
+        let token = |hash: &str, ttl: i64| crate::token::TokenRecord {
+            hash: hash.to_string(),
+            name: "svc-t".to_string(),
+            sans: vec![],
+            created: now,
+            expires: now + time::Duration::seconds(ttl),
+            used: None,
+        };
+        store.put_token(&token("aa", 60)).unwrap();
+        let err = store.put_token(&token("aa", 60)).unwrap_err();
+        assert!(matches!(err, StoreError::TokenExists(_)), "{err}");
+        assert_eq!(store.consume_token("zz", now).unwrap(), TokenUse::Unknown);
+        let mut used = token("aa", 60);
+        used.used = Some(now);
+        assert_eq!(
+            store.consume_token("aa", now).unwrap(),
+            TokenUse::Consumed(used.clone())
+        );
+        assert_eq!(
+            store.consume_token("aa", now).unwrap(),
+            TokenUse::AlreadyUsed(used)
+        );
+        store.put_token(&token("bb", 1)).unwrap();
+        let later = now + time::Duration::seconds(1);
+        assert_eq!(
+            store.consume_token("bb", later).unwrap(),
+            TokenUse::Expired(token("bb", 1))
+        );
+        store.put_token(&token("cc", 60)).unwrap();
         Written {
             a_issuer: a.issuer_serial,
             a: a.serial,
@@ -206,5 +253,15 @@ pub(crate) mod contract {
         assert_eq!(store.all().unwrap().len(), 4);
         assert_eq!(store.crl_number(&w.issuer).unwrap(), Some(2));
         assert_eq!(store.next_crl_number(&w.issuer).unwrap(), 3);
+        // A token consumed before the reopen stays used; an unused one works.
+        let now = time::OffsetDateTime::now_utc();
+        assert!(matches!(
+            store.consume_token("aa", now).unwrap(),
+            TokenUse::AlreadyUsed(_)
+        ));
+        assert!(matches!(
+            store.consume_token("cc", now).unwrap(),
+            TokenUse::Consumed(_)
+        ));
     }
 }

@@ -11,6 +11,8 @@
 //!   publishing a CRL reads one value instead of every record (100,000
 //!   entries are about 2.6 MB, read in milliseconds even from a cold
 //!   cache). Rewritten in the same batch as the records it indexes.
+//! - `t/<token hash>` → a one-time token as JSON, consumed by a
+//!   compare-and-swap.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -19,11 +21,13 @@ use crate::error::StoreError;
 use crate::record::{CertRecord, Revocation, Status};
 use crate::serial::Serial;
 use crate::store::Store;
+use crate::token::{TokenRecord, TokenUse};
 
 const RECORD: &[u8] = b"c/";
 const NAME: &[u8] = b"n/";
 const CRL_NUMBER: &[u8] = b"k/";
 const REVOKED: &[u8] = b"r/";
+const TOKEN: &[u8] = b"t/";
 
 /// One entry of an issuer's CRL index.
 type IndexEntry = (Serial, Revocation);
@@ -262,6 +266,47 @@ impl Store for SledStore {
         match self.db.get(&k).map_err(self.sled_err())? {
             Some(v) => decode_index(&k, &v),
             None => Ok(Vec::new()),
+        }
+    }
+
+    fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError> {
+        let k = key(TOKEN, token.hash.as_bytes());
+        let v = serde_json::to_vec(token).map_err(StoreError::Encode)?;
+        self.db
+            .compare_and_swap(&k, None as Option<&[u8]>, Some(v))
+            .map_err(self.sled_err())?
+            .map_err(|_| StoreError::TokenExists(token.hash.clone()))?;
+        self.flush()
+    }
+
+    fn consume_token(&self, hash: &str, now: time::OffsetDateTime) -> Result<TokenUse, StoreError> {
+        let k = key(TOKEN, hash.as_bytes());
+        loop {
+            let Some(old) = self.db.get(&k).map_err(self.sled_err())? else {
+                return Ok(TokenUse::Unknown);
+            };
+            let record: TokenRecord =
+                serde_json::from_slice(&old).map_err(|source| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    source,
+                })?;
+            if let Some(refusal) = record.refusal_at(now) {
+                return Ok(refusal);
+            }
+            let mut used = record;
+            used.used = Some(now);
+            let v = serde_json::to_vec(&used).map_err(StoreError::Encode)?;
+            // Another consumer may have won since the read: then read again
+            // (and find it used).
+            if self
+                .db
+                .compare_and_swap(&k, Some(&old), Some(v))
+                .map_err(self.sled_err())?
+                .is_ok()
+            {
+                self.flush()?;
+                return Ok(TokenUse::Consumed(used));
+            }
         }
     }
 

@@ -1,0 +1,1 @@
+//! `minica serve`: the online CA's HTTP API against curl and openssl.
