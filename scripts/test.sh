@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Runs the whole test suite on a Debian machine with Rust.
 # Installs the real peers the tests talk to when they are missing (openssl,
-# curl, MariaDB, and the benchmark peers whose harness gets a smoke run),
+# curl, MariaDB, PostgreSQL, and the benchmark peers whose harness gets a smoke run),
 # builds every binary once, then runs `cargo test --workspace`.
 # Extra arguments go to `cargo test` (e.g. a test name filter).
 set -euo pipefail
@@ -15,6 +15,12 @@ need=()
 for pair in "${peers[@]}"; do
   command -v "${pair%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${pair%%:*}" ] || need+=("${pair#*:}")
 done
+# PostgreSQL's server tools (initdb, pg_ctl) live outside PATH on Debian, in
+# /usr/lib/postgresql/<version>/bin; the tests look there too.
+if ! command -v initdb >/dev/null 2>&1 && ! compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null; then
+  need+=(postgresql)
+fi
+command -v psql >/dev/null 2>&1 || need+=(postgresql-client)
 if ((${#need[@]})); then
   sudo=""
   [ "$(id -u)" -eq 0 ] || sudo="sudo"
@@ -25,6 +31,10 @@ if ((${#need[@]})); then
   DEBIAN_FRONTEND=noninteractive RUNLEVEL=1 $sudo apt-get install -y -qq "${need[@]}" >/dev/null
   if [[ " ${need[*]} " == *" mariadb-server "* ]]; then
     $sudo service mariadb stop >/dev/null 2>&1 || true
+  fi
+  # Likewise PostgreSQL: the tests run their own clusters with initdb/pg_ctl.
+  if [[ " ${need[*]} " == *" postgresql "* ]]; then
+    $sudo service postgresql stop >/dev/null 2>&1 || true
   fi
 fi
 # The benchmark harness draws its plots with matplotlib.

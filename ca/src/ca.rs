@@ -15,7 +15,7 @@ use crate::lock::HomeLock;
 use crate::params;
 use crate::record::{CertKind, CertRecord, Status};
 use crate::serial::Serial;
-use crate::store::{SledStore, Store};
+use crate::store::{Engine, SledStore, Store};
 
 /// Default trust domain of SPIFFE IDs.
 pub const DEFAULT_TRUST_DOMAIN: &str = "minica.internal";
@@ -104,6 +104,13 @@ pub(crate) struct CaConfig {
     /// `root.pem` and `intermediate.pem` are current). See [`crate::rotate`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub(crate) generation: Option<crate::rotate::Generation>,
+    /// Where the ledger is (absent: embedded, as before this field existed).
+    #[serde(default, skip_serializing_if = "is_embedded")]
+    pub(crate) ledger: Engine,
+}
+
+fn is_embedded(engine: &Engine) -> bool {
+    *engine == Engine::Embedded
 }
 
 /// A CA certificate with its private key, ready to sign.
@@ -214,8 +221,22 @@ impl CaCert {
     }
 }
 
-/// An open CA: its home locked, its keys loaded, its ledger open. Dropping
-/// it releases the lock.
+/// An open CA: its keys loaded, its ledger open, and (when opened with
+/// [`Ca::open`] or [`Ca::init`]) its home locked. Dropping it releases the
+/// lock.
+///
+/// Two ways to hold a home:
+/// - **exclusive** ([`Ca::open`], [`Ca::init`], [`Ca::open_or_init`],
+///   [`Ca::open_with_store`]): the home's `lock` is held for the lifetime of
+///   the `Ca`; the embedded sled ledger needs this (one process at a time).
+/// - **shared** ([`Ca::open_shared`]): the home's files are only read; the
+///   ledger is a store that serialises concurrent writers itself (PostgreSQL,
+///   or [`crate::store::RemoteStore`] forwarding to the process that holds
+///   the home). Operations that rewrite CA files in the home (rotations)
+///   take the lock for their duration and refuse to run on a generation
+///   another process has rotated since. A process that keeps a `Ca` open
+///   (`minica serve`) must be restarted after a rotation to sign with the
+///   new generation.
 #[derive(Debug)]
 pub struct Ca {
     home: CaHome,
@@ -226,7 +247,8 @@ pub struct Ca {
     pub(crate) gens: crate::rotate::Generations,
     store: Box<dyn Store>,
     // Dropped last: the store is closed before another process may open it.
-    _lock: HomeLock,
+    // `None` in shared mode.
+    lock: Option<HomeLock>,
 }
 
 impl Ca {
@@ -241,7 +263,7 @@ impl Ca {
             });
         }
         let store = open_sled(home)?;
-        Self::create(home, options, store, lock)
+        Self::create(home, options, store, Some(lock))
     }
 
     /// Opens the CA in `home` (with the sled ledger), waiting for another
@@ -254,8 +276,11 @@ impl Ca {
                 home: home.dir().to_path_buf(),
             });
         }
+        // Before sled creates a ledger directory in a home whose ledger is
+        // elsewhere.
+        check_engine(home, &read_config(home)?, Engine::Embedded)?;
         let store = open_sled(home)?;
-        Self::load(home, store, lock)
+        Self::load(home, store, Some(lock))
     }
 
     /// Opens the CA in `home`, creating it with `options` first if there is
@@ -263,11 +288,17 @@ impl Ca {
     pub fn open_or_init(home: &CaHome, options: &InitOptions) -> Result<(Ca, Opened), Error> {
         options.validate()?;
         let lock = lock(home)?;
+        if home.has_ca() {
+            check_engine(home, &read_config(home)?, Engine::Embedded)?;
+        }
         let store = open_sled(home)?;
         if home.has_ca() {
-            Ok((Self::load(home, store, lock)?, Opened::Existing))
+            Ok((Self::load(home, store, Some(lock))?, Opened::Existing))
         } else {
-            Ok((Self::create(home, options, store, lock)?, Opened::Created))
+            Ok((
+                Self::create(home, options, store, Some(lock))?,
+                Opened::Created,
+            ))
         }
     }
 
@@ -280,10 +311,22 @@ impl Ca {
                 home: home.dir().to_path_buf(),
             });
         }
-        Self::load(home, store, lock)
+        Self::load(home, store, Some(lock))
     }
 
-    /// Creates a CA in `home` with another ledger engine.
+    /// Opens the CA in `home` in shared mode (see [`Ca`]): loads the CA files
+    /// without holding the home's lock, with a ledger that serialises
+    /// concurrent writers itself (PostgreSQL, or a
+    /// [`crate::store::RemoteStore`] to a running `minica serve`). Never use
+    /// it with a [`crate::store::SledStore`]: sled needs the lock.
+    pub fn open_shared(home: &CaHome, store: Box<dyn Store>) -> Result<Ca, Error> {
+        no_ca_unless(home)?;
+        Self::load(home, store, None)
+    }
+
+    /// Creates a CA in `home` with another ledger engine. The home's lock
+    /// is held while the CA is created; the returned `Ca` keeps it (drop it
+    /// and use [`Ca::open_shared`] for a shared store).
     pub fn init_with_store(
         home: &CaHome,
         options: &InitOptions,
@@ -296,16 +339,12 @@ impl Ca {
                 home: home.dir().to_path_buf(),
             });
         }
-        Self::create(home, options, store, lock)
+        Self::create(home, options, store, Some(lock))
     }
 
-    fn load(home: &CaHome, store: Box<dyn Store>, lock: HomeLock) -> Result<Ca, Error> {
-        let config_path = home.config_path();
-        let bytes = minica_pki::pem::read_file(&config_path)?;
-        let config: CaConfig = serde_json::from_slice(&bytes).map_err(|e| Error::CaFile {
-            path: config_path.clone(),
-            reason: CaFileError::BadConfig(e),
-        })?;
+    fn load(home: &CaHome, store: Box<dyn Store>, lock: Option<HomeLock>) -> Result<Ca, Error> {
+        let config = read_config(home)?;
+        check_engine(home, &config, store.engine())?;
         // After a rotation, ca.json names the current generation.
         let (root, intermediate, gens) = crate::rotate::load_generation(home, &config)?;
         Ok(Ca {
@@ -315,7 +354,7 @@ impl Ca {
             intermediate,
             gens,
             store,
-            _lock: lock,
+            lock,
         })
     }
 
@@ -325,7 +364,7 @@ impl Ca {
         home: &CaHome,
         options: &InitOptions,
         store: Box<dyn Store>,
-        lock: HomeLock,
+        lock: Option<HomeLock>,
     ) -> Result<Ca, Error> {
         let (root_nb, root_na, int_nb, int_na) = options.windows(OffsetDateTime::now_utc())?;
         let td = &options.trust_domain;
@@ -416,6 +455,7 @@ impl Ca {
             trust_domain: options.trust_domain.clone(),
             key_type: options.key_type,
             generation: None,
+            ledger: store.engine(),
         };
         let json = serde_json::to_vec_pretty(&config).map_err(|e| Error::CaFile {
             path: home.config_path(),
@@ -465,6 +505,32 @@ impl Ca {
     pub fn records(&self) -> Result<Vec<CertRecord>, Error> {
         Ok(self.store.all()?)
     }
+
+    /// True when this `Ca` holds the home's lock for its lifetime (opened
+    /// exclusively), false in shared mode ([`Ca::open_shared`]).
+    pub fn is_exclusive(&self) -> bool {
+        self.lock.is_some()
+    }
+
+    /// For an operation that rewrites CA files in the home (a rotation):
+    /// nothing when this `Ca` already holds the lock; in shared mode, takes
+    /// the lock (waiting up to the home's lock timeout) and checks that
+    /// `ca.json` still names the generation this `Ca` loaded, so that two
+    /// processes never rotate from the same old generation. The lock is
+    /// held until the returned guard is dropped.
+    pub(crate) fn lock_for_rewrite(&self) -> Result<Option<HomeLock>, Error> {
+        if self.lock.is_some() {
+            return Ok(None);
+        }
+        let guard = lock(&self.home)?;
+        let on_disk = read_config(&self.home)?;
+        if on_disk.generation != self.config.generation {
+            return Err(Error::StaleGeneration {
+                home: self.home.dir().to_path_buf(),
+            });
+        }
+        Ok(Some(guard))
+    }
 }
 
 /// Fails without touching the disk when the home holds no CA.
@@ -474,6 +540,29 @@ fn no_ca_unless(home: &CaHome) -> Result<(), Error> {
     } else {
         Err(Error::NoCa {
             home: home.dir().to_path_buf(),
+        })
+    }
+}
+
+/// Reads `ca.json`.
+fn read_config(home: &CaHome) -> Result<CaConfig, Error> {
+    let path = home.config_path();
+    let bytes = minica_pki::pem::read_file(&path)?;
+    serde_json::from_slice(&bytes).map_err(|e| Error::CaFile {
+        path,
+        reason: CaFileError::BadConfig(e),
+    })
+}
+
+/// Refuses a store of another engine than the one `ca.json` records.
+fn check_engine(home: &CaHome, config: &CaConfig, given: Engine) -> Result<(), Error> {
+    if config.ledger == given {
+        Ok(())
+    } else {
+        Err(Error::WrongLedger {
+            home: home.dir().to_path_buf(),
+            recorded: config.ledger,
+            given,
         })
     }
 }
@@ -562,6 +651,25 @@ mod tests {
         assert!(!home.has_ca());
     }
 
+    #[test]
+    fn a_home_is_never_opened_with_another_ledger_than_its_own() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = CaHome::new(dir.path().join("h"));
+        drop(Ca::init(&home, &fast()).unwrap());
+        let json = std::fs::read_to_string(home.config_path()).unwrap();
+        assert!(!json.contains("ledger"), "embedded is the default: {json}");
+        let mut config: serde_json::Value = serde_json::from_str(&json).unwrap();
+        config["ledger"] = "postgres".into();
+        std::fs::write(home.config_path(), config.to_string()).unwrap();
+        for err in [
+            Ca::open(&home).unwrap_err(),
+            Ca::open_or_init(&home, &fast()).unwrap_err(),
+        ] {
+            assert!(matches!(err, Error::WrongLedger { .. }), "{err}");
+            assert!(err.to_string().contains("--store postgres://"), "{err}");
+        }
+    }
+
     #[cfg(unix)]
     #[test]
     fn refuses_a_group_readable_ca_key() {
@@ -580,5 +688,53 @@ mod tests {
             err.contains("intermediate-key.pem") && err.contains("chmod 600"),
             "{err}"
         );
+    }
+
+    /// A sled ledger served on a socket by a thread: a store that several
+    /// `Ca`s in shared mode can use at once, as with `minica serve`.
+    fn served_ledger(dir: &Path) -> std::path::PathBuf {
+        use std::sync::Arc;
+        let store = Arc::new(SledStore::open(&dir.join("shared-ledger")).unwrap());
+        let sock = dir.join("test.sock");
+        let listener = crate::store::bind_private(&sock).unwrap();
+        std::thread::spawn(move || {
+            for stream in listener.incoming() {
+                let Ok(stream) = stream else { break };
+                let store = Arc::clone(&store);
+                std::thread::spawn(move || crate::store::serve_connection(store.as_ref(), stream));
+            }
+        });
+        sock
+    }
+
+    #[test]
+    fn shared_mode_holds_no_lock_and_rotations_lock_and_check_the_generation() {
+        use crate::store::RemoteStore;
+        let dir = tempfile::tempdir().unwrap();
+        let sock = served_ledger(dir.path());
+        let remote = || Box::new(RemoteStore::connect(&sock).unwrap());
+        let home =
+            CaHome::new(dir.path().join("home")).with_lock_timeout(Duration::from_millis(200));
+        drop(Ca::init_with_store(&home, &fast(), remote()).unwrap());
+        let a = Ca::open_shared(&home, remote()).unwrap();
+        let b = Ca::open_shared(&home, remote()).unwrap();
+        assert!(!a.is_exclusive());
+        // Both are open at once, and the home's lock is free.
+        let held = HomeLock::acquire(&home.lock_path(), Duration::from_millis(200)).unwrap();
+        // A rotation waits for the lock (here: gives up).
+        let err = a.rotate_intermediate(None).unwrap_err();
+        assert!(matches!(err, Error::LockTimeout { .. }), "{err}");
+        drop(held);
+        a.rotate_intermediate(None).unwrap();
+        // `b` still has the old generation: it may not rotate from it.
+        let err = b.rotate_intermediate(None).unwrap_err();
+        assert!(matches!(err, Error::StaleGeneration { .. }), "{err}");
+        assert!(err.to_string().contains("run the command again"), "{err}");
+        let c = Ca::open_shared(&home, remote()).unwrap();
+        assert_ne!(c.intermediate().serial(), b.intermediate().serial());
+        // Records from every process are in the one ledger.
+        assert_eq!(c.records().unwrap().len(), 3);
+        let err = Ca::open_shared(&CaHome::new(dir.path().join("none")), remote()).unwrap_err();
+        assert!(matches!(err, Error::NoCa { .. }), "{err}");
     }
 }

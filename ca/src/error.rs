@@ -191,6 +191,30 @@ pub enum Error {
     /// A renewal was refused.
     #[error("{0}")]
     Renew(crate::renew::RenewError),
+    /// A rotation in shared mode found that another process rotated the CA
+    /// since this one loaded it.
+    #[error("the CA in {} was rotated by another process since this command opened it; run the command again", home.display())]
+    StaleGeneration {
+        /// The CA home.
+        home: PathBuf,
+    },
+    /// The home was opened with another ledger than the one it records in
+    /// `ca.json` (e.g. a forgotten `--store`).
+    #[error("the CA in {} keeps its ledger in {recorded}, but {given} was given: {}", home.display(), match recorded {
+        crate::store::Engine::Postgres => "pass --store postgres://... (or set MINICA_STORE) as when it was created",
+        _ => "leave --store and MINICA_STORE unset",
+    })]
+    WrongLedger {
+        /// The CA home.
+        home: PathBuf,
+        /// The engine `ca.json` names.
+        recorded: crate::store::Engine,
+        /// The engine of the store given.
+        given: crate::store::Engine,
+    },
+    /// A `minica token` request was refused.
+    #[error("{0}")]
+    Token(crate::token::TokenError),
     /// A file given to `inspect` holds nothing we recognise.
     #[error("{}: {reason}", path.display())]
     Unrecognized {
@@ -342,6 +366,49 @@ pub enum StoreError {
     /// A token with this hash is already in the ledger.
     #[error("a token with hash {0} is already in the ledger")]
     TokenExists(String),
+    /// A PostgreSQL store URL is not usable (the message never holds the
+    /// password).
+    #[error("--store {url}: {reason}")]
+    PostgresUrl {
+        /// The URL with any password replaced by `***`.
+        url: String,
+        /// Why it was refused.
+        reason: String,
+    },
+    /// PostgreSQL failed (connection, query or transaction).
+    #[error("PostgreSQL {url}: {what}")]
+    Postgres {
+        /// The URL with any password replaced by `***`.
+        url: String,
+        /// What was being done.
+        what: &'static str,
+        /// The cause.
+        #[source]
+        source: postgres::Error,
+    },
+    /// The database was migrated by a newer minica.
+    #[error("PostgreSQL {url}: the database schema is version {found}, newer than this minica knows ({known}); upgrade minica")]
+    SchemaTooNew {
+        /// The URL with any password replaced by `***`.
+        url: String,
+        /// The version found in the database.
+        found: i64,
+        /// The newest version this build knows.
+        known: i64,
+    },
+    /// The Unix socket of a remote store failed.
+    #[error("{}: {source}", path.display())]
+    RemoteIo {
+        /// The socket.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
+    },
+    /// The process behind a remote store reported an error, or answered
+    /// something that is not a valid reply.
+    #[error("{0}")]
+    Remote(String),
 }
 
 pub(crate) fn io_err(path: impl Into<PathBuf>, source: std::io::Error) -> Error {

@@ -11,6 +11,9 @@
 //!   crl.pem                CRLs: every issuing intermediate's, then the root's
 //!   ledger/                the sled ledger of every issued certificate
 //!   lock                   exclusive lock held while a process uses the CA
+//!   serve.sock             Unix socket of a running `minica serve` (0600): the
+//!                          CLI reaches the ledger through it while the server
+//!                          holds the home
 //! ```
 
 use std::path::{Path, PathBuf};
@@ -21,6 +24,10 @@ use crate::error::{io_err, Error};
 /// How long a second process waits for the home's lock by default. Issuing
 /// takes milliseconds, so a long wait means a stuck process.
 pub const DEFAULT_LOCK_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// File name of the Unix socket through which a running `minica serve`
+/// lends its ledger to the CLI (see [`crate::store::RemoteStore`]).
+pub const SERVE_SOCKET: &str = "serve.sock";
 
 /// A CA home directory and how to use it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,6 +123,13 @@ impl CaHome {
     /// `lock`.
     pub fn lock_path(&self) -> PathBuf {
         self.dir.join("lock")
+    }
+
+    /// `serve.sock`: the Unix socket of a running `minica serve` (mode
+    /// 0600), through which the CLI uses the ledger while the server holds
+    /// the home.
+    pub fn serve_socket_path(&self) -> PathBuf {
+        self.dir.join(SERVE_SOCKET)
     }
 
     /// True when a CA has been created here.

@@ -238,7 +238,7 @@ impl Ca {
     /// The SANs of a leaf: NAME, the extra ones, the CSR's, and the SPIFFE
     /// ID (when NAME can be a SPIFFE path: not for IPv6 addresses), without
     /// duplicates, in that order.
-    fn leaf_sans(&self, request: &LeafRequest) -> Vec<San> {
+    pub(crate) fn leaf_sans(&self, request: &LeafRequest) -> Vec<San> {
         let mut sans = vec![request.name.san()];
         sans.extend(request.extra_sans.iter().cloned());
         if let LeafKey::Csr(csr) = &request.key {

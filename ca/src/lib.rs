@@ -8,7 +8,9 @@
 //! - [`CaHome`]: where a CA lives (`--home`, `$MINICA_HOME`,
 //!   `$XDG_DATA_HOME/minica`, `~/.local/share/minica`) and its file layout.
 //! - [`store::Store`]: the ledger behind a small trait; [`store::SledStore`]
-//!   is the engine used by default.
+//!   is the engine used by default, [`store::PostgresStore`] a database
+//!   shared by several processes, [`store::RemoteStore`] the ledger of a
+//!   running `minica serve` over its Unix socket.
 //! - [`CertRecord`]: what the ledger holds per certificate.
 //! - [`inspect`]: describe certificate, CSR, CRL and key files.
 //! - [`Ca::renew_to_dir`] renews a leaf (same names, EKU, key type);
@@ -20,9 +22,13 @@
 //!   [`verify`] validates chains.
 //!
 //! # Design
-//! No network I/O. One process uses a CA home at a time: [`Ca`] holds an
-//! exclusive lock on `<home>/lock` for its lifetime, and a second process
-//! waits (bounded by [`CaHome::lock_timeout`]). Every certificate is recorded
+//! No network I/O, except the ledger engines that are a client of a
+//! database or of a local server. By default one process uses a CA home at
+//! a time: [`Ca`] holds an exclusive lock on `<home>/lock` for its
+//! lifetime, and a second process waits (bounded by
+//! [`CaHome::lock_timeout`]). With a store that serialises writers itself,
+//! [`Ca::open_shared`] opens the home without holding the lock (rotations
+//! take it for their duration). Every certificate is recorded
 //! and flushed in the ledger before it is handed out or written to files.
 //! Signatures are made by `ring` through rcgen; RSA keys are generated with
 //! the `rsa` crate (keygen only).
@@ -49,6 +55,7 @@
 mod ca;
 pub mod crl;
 mod csr;
+pub mod enroll;
 mod error;
 pub mod export;
 mod home;
@@ -75,7 +82,7 @@ pub use ca::{
 };
 pub use csr::Csr;
 pub use error::{CaFileError, CsrError, Error, NameError, StoreError, ValidityError};
-pub use home::{CaHome, DEFAULT_LOCK_TIMEOUT};
+pub use home::{CaHome, DEFAULT_LOCK_TIMEOUT, SERVE_SOCKET};
 pub use issue::{IssuedLeaf, LeafFiles, LeafKey, LeafRequest, Overwrite, DEFAULT_LEAF_VALIDITY};
 pub use key::{KeyType, PrivateKey};
 pub use name::{Name, San};
@@ -86,4 +93,4 @@ pub use revoke::{RevokeOutcome, RevokeTarget};
 pub use rotate::{CrossCert, Finished, Generations, Rotation, RotationError, CAS_DIR};
 pub use serial::{Serial, SerialParseError};
 pub use status::{CaEntry, CaRole, CaStatus};
-pub use token::{TokenRecord, TokenUse};
+pub use token::{TokenError, TokenRecord, TokenUse, DEFAULT_TOKEN_TTL, MAX_TOKEN_TTL};

@@ -204,11 +204,7 @@ impl Ca {
         } else {
             LeafKey::Generate(old.key_type)
         };
-        let lifetime = (old.not_after - old.not_before - crate::params::BACKDATE)
-            .max(time::Duration::seconds(1));
-        let validity = options
-            .validity
-            .unwrap_or_else(|| Duration::from_secs(lifetime.whole_seconds().unsigned_abs()));
+        let validity = options.validity.unwrap_or_else(|| same_lifetime(&old));
         let request = LeafRequest {
             name: old.name.parse::<Name>()?,
             extra_sans: old.sans.clone(),
@@ -249,18 +245,7 @@ impl Ca {
             FileMode::Public,
         )?);
 
-        let mut updated = old.clone();
-        updated.superseded_by = Some(leaf.record.serial.clone());
-        match options.old {
-            OldCert::Supersede => updated.status = Status::Superseded,
-            OldCert::Revoke => {
-                updated.status = Status::Revoked;
-                updated.revocation = Some(Revocation {
-                    at: now.replace_nanosecond(0).unwrap_or(now),
-                    reason: RevocationReason::Superseded,
-                });
-            }
-        }
+        let updated = replaced(&old, &leaf.record.serial, options.old, now);
         // Recorded and flushed before any file is renamed into place.
         self.store().commit(
             std::slice::from_ref(&leaf.record),
@@ -285,6 +270,37 @@ impl Ca {
             crls,
         })
     }
+}
+
+/// The validity that gives a renewed leaf the same lifetime as `old`
+/// (its window less the backdating of notBefore).
+pub(crate) fn same_lifetime(old: &CertRecord) -> Duration {
+    let lifetime =
+        (old.not_after - old.not_before - crate::params::BACKDATE).max(time::Duration::seconds(1));
+    Duration::from_secs(lifetime.whole_seconds().unsigned_abs())
+}
+
+/// `old` as the ledger keeps it once `new_serial` replaced it at `now`:
+/// superseded, or revoked with reason superseded.
+pub(crate) fn replaced(
+    old: &CertRecord,
+    new_serial: &crate::serial::Serial,
+    how: OldCert,
+    now: OffsetDateTime,
+) -> CertRecord {
+    let mut updated = old.clone();
+    updated.superseded_by = Some(new_serial.clone());
+    match how {
+        OldCert::Supersede => updated.status = Status::Superseded,
+        OldCert::Revoke => {
+            updated.status = Status::Revoked;
+            updated.revocation = Some(Revocation {
+                at: now.replace_nanosecond(0).unwrap_or(now),
+                reason: RevocationReason::Superseded,
+            });
+        }
+    }
+    updated
 }
 
 #[cfg(test)]

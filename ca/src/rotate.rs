@@ -449,6 +449,7 @@ impl Ca {
             trust_domain: self.config.trust_domain.clone(),
             key_type: self.config.key_type,
             generation: Some(generation),
+            ledger: self.config.ledger,
         };
         let path = self.home().config_path();
         let json = serde_json::to_vec_pretty(&config).map_err(|e| Error::CaFile {
@@ -603,6 +604,8 @@ impl Ca {
     ///
     /// This `Ca` still holds the old generation afterwards: reopen it.
     pub fn rotate_intermediate(&self, validity: Option<Duration>) -> Result<Rotation, Error> {
+        // Shared mode: hold the home for the duration (see `Ca`).
+        let _home = self.lock_for_rewrite()?;
         let new_int = self.new_intermediate(self.root(), validity)?;
         let mut g = self.generation();
         g.retired_intermediates.push(g.intermediate.clone());
@@ -624,6 +627,7 @@ impl Ca {
         root_validity: Option<Duration>,
         intermediate_validity: Option<Duration>,
     ) -> Result<Rotation, Error> {
+        let _home = self.lock_for_rewrite()?;
         if self.root_rotation_unfinished() {
             return Err(Error::Rotation(RotationError::Unfinished));
         }
@@ -712,6 +716,7 @@ impl Ca {
     ///
     /// This `Ca` still holds the old generation afterwards: reopen it.
     pub fn finish_root_rotation(&self, force: bool) -> Result<Finished, Error> {
+        let _home = self.lock_for_rewrite()?;
         let Some(mut g) = self.config.generation.clone() else {
             return Err(Error::Rotation(RotationError::NothingToFinish));
         };

@@ -7,15 +7,45 @@
 //! ([`crate::store::Store::consume_token`]), so it enrols once, also when
 //! several servers race on one database.
 
+use std::time::Duration;
+
 use base64::Engine as _;
 use rand::RngCore;
 use sha2::{Digest, Sha256};
 use time::OffsetDateTime;
 
-use crate::name::San;
+use crate::ca::Ca;
+use crate::error::Error;
+use crate::issue::LeafRequest;
+use crate::name::{Name, San};
 
 /// Random bytes in a token (256 bits).
 pub const TOKEN_BYTES: usize = 32;
+
+/// Default token lifetime: 15 minutes, enough to hand a token to a new
+/// machine and enrol, short enough that a leaked unused token soon expires.
+pub const DEFAULT_TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
+
+/// Longest token lifetime: 30 days. A token is a bearer credential for a
+/// certificate; one that lives longer is a standing secret, not enrolment.
+pub const MAX_TOKEN_TTL: Duration = Duration::from_secs(30 * 86_400);
+
+/// Why a token request was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum TokenError {
+    /// `--ttl 0`.
+    #[error("--ttl must be longer than zero")]
+    ZeroTtl,
+    /// `--ttl` over [`MAX_TOKEN_TTL`].
+    #[error("--ttl {given}s is longer than the maximum of 30 days ({max}s): a token is a bearer secret, keep it short-lived")]
+    TtlTooLong {
+        /// The requested lifetime, seconds.
+        given: u64,
+        /// The maximum, seconds.
+        max: u64,
+    },
+}
 
 /// A one-time enrolment token as the ledger keeps it.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
@@ -80,9 +110,89 @@ impl TokenRecord {
     }
 }
 
+/// Checks a token lifetime: more than zero, at most [`MAX_TOKEN_TTL`].
+pub fn check_ttl(ttl: Duration) -> Result<(), Error> {
+    if ttl.is_zero() {
+        return Err(Error::Token(TokenError::ZeroTtl));
+    }
+    if ttl > MAX_TOKEN_TTL {
+        return Err(Error::Token(TokenError::TtlTooLong {
+            given: ttl.as_secs(),
+            max: MAX_TOKEN_TTL.as_secs(),
+        }));
+    }
+    Ok(())
+}
+
+impl Ca {
+    /// `minica token NAME`: makes a one-time enrolment token for the leaf
+    /// `name`, valid `ttl` (at most [`MAX_TOKEN_TTL`]), and stores its hash.
+    /// The SANs bound to it are the ones `minica issue NAME` with the same
+    /// `sans` (`--dns`, `--ip`, `--uri`) would give: NAME, `sans`, and the
+    /// SPIFFE ID. Returns the token string (shown once, never stored) and
+    /// its record. Nothing is stored when the request is refused.
+    pub fn create_token(
+        &self,
+        name: &Name,
+        sans: &[San],
+        ttl: Duration,
+    ) -> Result<(String, TokenRecord), Error> {
+        check_ttl(ttl)?;
+        let mut request = LeafRequest::new(name.clone());
+        request.extra_sans = sans.to_vec();
+        let sans = self.leaf_sans(&request);
+        // Whole seconds: the ledger keeps Unix seconds.
+        let now = OffsetDateTime::now_utc();
+        let created = now.replace_nanosecond(0).unwrap_or(now);
+        let secs = i64::try_from(ttl.as_secs()).unwrap_or(i64::MAX);
+        let expires = created + time::Duration::seconds(secs);
+        let (token, hash) = new_token();
+        let record = TokenRecord {
+            hash,
+            name: name.as_str().to_string(),
+            sans,
+            created,
+            expires,
+            used: None,
+        };
+        self.store().put_token(&record)?;
+        Ok((token, record))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::{CaHome, InitOptions};
+
+    #[test]
+    fn create_token_binds_the_default_sans_and_refuses_bad_ttls() {
+        let dir = tempfile::tempdir().unwrap();
+        let ca = Ca::init(&CaHome::new(dir.path()), &InitOptions::default()).unwrap();
+        let name: Name = "svc-a".parse().unwrap();
+        let (token, record) = ca
+            .create_token(&name, &[San::ip("10.0.0.1").unwrap()], DEFAULT_TOKEN_TTL)
+            .unwrap();
+        assert_eq!(record.hash, token_hash(&token));
+        assert_eq!(record.expires - record.created, time::Duration::minutes(15));
+        let sans: Vec<String> = record.sans.iter().map(|s| s.to_string()).collect();
+        assert!(sans.iter().any(|s| s.contains("svc-a")), "{sans:?}");
+        assert!(sans.iter().any(|s| s.contains("10.0.0.1")), "{sans:?}");
+        assert!(
+            sans.iter()
+                .any(|s| s.contains("spiffe://minica.internal/svc-a")),
+            "{sans:?}"
+        );
+        let now = OffsetDateTime::now_utc();
+        assert!(matches!(
+            ca.store().consume_token(&record.hash, now).unwrap(),
+            TokenUse::Consumed(_)
+        ));
+        for ttl in [Duration::ZERO, MAX_TOKEN_TTL + Duration::from_secs(1)] {
+            let err = ca.create_token(&name, &[], ttl).unwrap_err();
+            assert!(err.to_string().contains("--ttl"), "{err}");
+        }
+    }
 
     #[test]
     fn tokens_are_long_random_and_hashed() {

@@ -7,6 +7,7 @@ use std::time::Duration;
 use clap::{ArgGroup, Args, Parser, Subcommand, ValueEnum};
 use minica_ca::crl::RevocationReason;
 use minica_ca::{KeyType, Name, San, Serial};
+use minica_enrol::trust::{CaUrl, Fingerprint};
 use time::OffsetDateTime;
 
 use crate::exit::EXIT_CODES_HELP;
@@ -20,9 +21,18 @@ pub(crate) struct Cli {
     #[arg(long, global = true, env = "MINICA_HOME", value_name = "DIR")]
     pub(crate) home: Option<PathBuf>,
 
-    /// Ledger store URL (only the built-in sled ledger in the CA home is
-    /// supported for now: leave unset or use `sled`)
-    #[arg(long, global = true, env = "MINICA_STORE", value_name = "URL")]
+    /// Ledger store: `sled` (default: the embedded ledger in the CA home,
+    /// used through a running `minica serve` when it holds the home) or a
+    /// PostgreSQL URL `postgres://USER@HOST:PORT/DATABASE` shared by every
+    /// process (CA keys stay in the home)
+    // The value may hold a password: never shown in --help.
+    #[arg(
+        long,
+        global = true,
+        env = "MINICA_STORE",
+        hide_env_values = true,
+        value_name = "URL"
+    )]
     pub(crate) store: Option<String>,
 
     #[command(subcommand)]
@@ -58,12 +68,94 @@ pub(crate) enum Command {
     Rotate(RotateArgs),
     /// Show the CA hierarchy (roots, intermediates, expiry) and what needs action
     Status(StatusArgs),
+    /// Get a certificate for NAME from a `minica serve` with a one-time token
+    Enroll(EnrollArgs),
+    /// Make a one-time enrolment token for NAME (`minica enroll` / POST /v1/enroll)
+    Token(TokenArgs),
+    /// Run the online CA: enrol with tokens, renew over mTLS, serve the bundle and CRL (HTTPS)
+    Serve(ServeArgs),
+}
+
+/// `minica serve`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Serves the online CA API over HTTPS (TLS 1.3) with a certificate it issues
+itself for the listen host (24 h, kept in memory, renewed at two thirds):
+POST /v1/enroll (one-time token + CSR), POST /v1/renew (mutual TLS + CSR),
+GET /v1/bundle, GET /v1/crl (DER; ?format=pem: every level), GET /healthz.
+--admin serves GET /metrics (Prometheus) and /healthz over plain HTTP.
+
+Prints the URL and the SHA-256 fingerprint of every root (clients pin it
+with `minica enroll --root-fingerprint`). With the embedded ledger it holds
+the CA home and answers other `minica` commands on <home>/serve.sock (0600);
+with --store postgres://... several servers share the ledger. SIGINT or
+SIGTERM: stops accepting, finishes requests in flight (at most 10 s).
+See docs/online-ca.md.
+
+Exit codes: 0 stopped by a signal, 2 usage, input or I/O error (address in
+use, no CA in the home, ...).")]
+pub(crate) struct ServeArgs {
+    /// API address, HOST:PORT (an IP or a DNS name; the server certificate names it)
+    #[arg(long, value_name = "ADDR", default_value = minica_server::DEFAULT_LISTEN)]
+    pub(crate) listen: String,
+    /// Admin address for /metrics and /healthz (plain HTTP), e.g. 127.0.0.1:9902
+    #[arg(long, value_name = "ADDR")]
+    pub(crate) admin: Option<std::net::SocketAddr>,
+    /// Lifetime of the server's own HTTPS certificate (renewed at two thirds)
+    #[arg(long, value_name = "DUR", default_value = "24h", value_parser = parse_duration)]
+    pub(crate) cert_valid: Duration,
+}
+
+/// `minica enroll`.
+#[derive(Debug, Args)]
+#[command(
+    group(ArgGroup::new("trust").required(true).args(["ca_bundle", "root_fingerprint"])),
+    after_help = "\
+Generates the key here (it never leaves this machine), sends a CSR with the
+token to the `minica serve` at --ca-url, checks the answer (our key, NAME
+among the SANs, a chain to a root we trust) and writes cert.pem, chain.pem,
+key.pem (0600) and ca.pem into --out DIR [default: ./NAME], as `minica issue`
+does. Nothing is written unless everything succeeded.
+
+Trust: --ca-bundle FILE (the CA's roots), or --root-fingerprint (the SHA-256
+that `minica serve` prints at start, as sha256:HEX, plain hex or with `:`):
+the bundle is fetched, the root with that fingerprint is kept, and the
+server's certificate is verified against it before the token is sent.
+
+Exit codes: 0 success, 2 refused (bad or used token, names not allowed),
+unreachable CA, wrong fingerprint, existing files, usage, input or I/O error."
+)]
+pub(crate) struct EnrollArgs {
+    /// DNS name or IP address the token was made for (the CSR's CN)
+    #[arg(value_name = "NAME", value_parser = str::parse::<Name>)]
+    pub(crate) name: Name,
+    /// The online CA, https://HOST:PORT
+    #[arg(long, value_name = "URL", value_parser = str::parse::<CaUrl>)]
+    pub(crate) ca_url: CaUrl,
+    /// The one-time token printed by `minica token NAME`
+    #[arg(long, value_name = "T", env = "MINICA_TOKEN", hide_env_values = true)]
+    pub(crate) token: String,
+    /// Trust the roots in FILE (PEM)
+    #[arg(long, value_name = "FILE")]
+    pub(crate) ca_bundle: Option<PathBuf>,
+    /// Trust the root with this SHA-256 fingerprint, fetched from the CA
+    #[arg(long, value_name = "SHA256", value_parser = str::parse::<Fingerprint>)]
+    pub(crate) root_fingerprint: Option<Fingerprint>,
+    /// Key type: ecdsa-p256, ecdsa-p384, ed25519, rsa-2048, rsa-3072, rsa-4096
+    #[arg(long, value_name = "T", value_parser = str::parse::<KeyType>)]
+    pub(crate) key_type: Option<KeyType>,
+    /// Output directory [default: ./NAME]
+    #[arg(long, value_name = "DIR")]
+    pub(crate) out: Option<PathBuf>,
+    /// Overwrite existing files in the output directory
+    #[arg(long)]
+    pub(crate) force: bool,
 }
 
 /// `minica renew`.
 #[derive(Debug, Args)]
 #[command(
-    group(ArgGroup::new("what").required(true).args(["name", "all"])),
+    group(ArgGroup::new("what").required(true).args(["name", "all", "ca_url"])),
     after_help = "\
 NAME: renews NAME's current leaf (active, or expired) into --out DIR [default:
 ./NAME]: same SANs, EKU (server/client/both) and key type; a new key unless
@@ -77,6 +169,12 @@ files are renamed into place: ca.pem, key.pem, cert.pem, chain.pem last.
 into --out BASE/NAME [default: ./NAME, relative to the working directory]. Every
 one is tried; failures are reported and the exit code is 2 if any failed.
 --dry-run prints what would be renewed and changes nothing.
+
+--ca-url URL --identity DIR: renews online, without a CA home: the `minica
+serve` at URL is trusted through DIR/ca.pem, and DIR's current certificate
+and key authenticate the request (mutual TLS). Same names and validity period,
+a new key of the same type unless --reuse-key; the files are replaced
+atomically (ca.pem, key.pem, cert.pem, chain.pem last).
 
 Exit codes: 0 success, 2 unknown or revoked NAME, any failure, usage, input or
 I/O error."
@@ -106,6 +204,14 @@ pub(crate) struct RenewArgs {
     /// Revoke the old certificate (reason superseded) instead of letting it expire
     #[arg(long)]
     pub(crate) revoke_old: bool,
+    /// Renew online through the `minica serve` at URL (https://HOST:PORT), over
+    /// mutual TLS with --identity's current certificate; needs no CA home
+    #[arg(long, value_name = "URL", value_parser = str::parse::<CaUrl>, requires = "identity",
+          conflicts_with_all = ["valid", "out", "revoke_old"])]
+    pub(crate) ca_url: Option<CaUrl>,
+    /// With --ca-url: the identity directory to renew in place (chain.pem, key.pem, ca.pem)
+    #[arg(long, value_name = "DIR", requires = "ca_url")]
+    pub(crate) identity: Option<PathBuf>,
 }
 
 /// `minica rotate`.
@@ -251,6 +357,38 @@ pub(crate) struct InitArgs {
     /// Intermediate validity (at most the root's)
     #[arg(long, value_name = "DUR", default_value = "5y", value_parser = parse_duration)]
     pub(crate) intermediate_valid: Duration,
+}
+
+/// `minica token`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Prints a one-time enrolment token (256 random bits, base64url) alone on the
+last line of standard output; a line on standard error says the name, SANs
+and expiry. The ledger keeps only the token's SHA-256 with the name, the SANs
+and the expiry: the token itself is shown once. The SANs bound to it are what
+`minica issue NAME` with the same --dns/--ip/--uri would give (NAME, those,
+and the SPIFFE ID); a CSR enrolled with the token may ask for these only. The
+token is consumed by its first successful enrolment.
+
+--ttl: at most 30d (a token is a bearer secret; keep it short-lived).
+
+Exit codes: 0 success, 2 usage, input or I/O error (nothing is stored).")]
+pub(crate) struct TokenArgs {
+    /// DNS name or IP address the token enrols (as `minica issue NAME`)
+    #[arg(value_name = "NAME", value_parser = str::parse::<Name>)]
+    pub(crate) name: Name,
+    /// Another DNS SAN (repeatable)
+    #[arg(long, value_name = "D", value_parser = San::dns)]
+    pub(crate) dns: Vec<San>,
+    /// An IP SAN (repeatable)
+    #[arg(long, value_name = "A", value_parser = San::ip)]
+    pub(crate) ip: Vec<San>,
+    /// A URI SAN (repeatable)
+    #[arg(long, value_name = "U", value_parser = San::uri)]
+    pub(crate) uri: Vec<San>,
+    /// Lifetime of the token (s, m, h, d, w, y; at most 30d) [default: 15m]
+    #[arg(long, value_name = "DUR", value_parser = parse_duration)]
+    pub(crate) ttl: Option<Duration>,
 }
 
 /// `minica issue`.

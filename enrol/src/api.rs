@@ -21,14 +21,23 @@ pub const METRICS_PATH: &str = "/metrics";
 /// The largest request body the server reads; larger ones get 413.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// Body of `POST /v1/enroll`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// Body of `POST /v1/enroll`. Its `Debug` hides the token.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EnrollRequest {
     /// The one-time token printed by `minica token`.
     pub token: String,
     /// A PKCS#10 CSR, PEM.
     pub csr: String,
+}
+
+impl std::fmt::Debug for EnrollRequest {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("EnrollRequest")
+            .field("token", &"<redacted>")
+            .field("csr", &self.csr)
+            .finish()
+    }
 }
 
 /// Body of `POST /v1/renew`.
@@ -56,4 +65,18 @@ pub struct CertResponse {
 pub struct ErrorBody {
     /// What went wrong, for a human.
     pub error: String,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn debug_never_shows_the_token() {
+        let request = EnrollRequest {
+            token: "s3cret-token".into(),
+            csr: "csr".into(),
+        };
+        assert!(!format!("{request:?}").contains("s3cret"));
+    }
 }

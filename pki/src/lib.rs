@@ -7,6 +7,8 @@
 //!   `--allow` rules that match them.
 //! - [`duration`]: the human durations every command takes (`60s`, `90m`,
 //!   `24h`, `30d`, `2w`, `1y`).
+//! - [`keygen`]: key types and private key generation,
+//!   shared by the CA and the online CA's clients.
 //! - [`atomic`]: write a file so that a reader sees either the old or the new
 //!   content, never half of it (temp file, fsync, rename).
 //!
@@ -26,6 +28,7 @@
 pub mod atomic;
 pub mod duration;
 pub mod identity;
+pub mod keygen;
 pub mod pem;
 
 mod error;

@@ -107,6 +107,16 @@ pub(crate) struct RouteArgs {
     /// mysql (MySQL/MariaDB greeting and SSLRequest, then TLS).
     #[arg(long, value_name = "PROTOCOL")]
     pub(crate) protocol: Option<String>,
+    /// Renew the --identity DIR from this `minica serve` (https://HOST:PORT)
+    /// at two thirds of the certificate's lifetime, over mutual TLS; the new
+    /// files are written into DIR and hot-reloaded.
+    #[arg(long, value_name = "URL", requires = "identity")]
+    pub(crate) renew_from: Option<String>,
+    /// Fetch the CRLs from this `minica serve` at start, before their
+    /// nextUpdate and on SIGHUP, into --crl FILE [default: DIR/crl.pem with
+    /// --identity].
+    #[arg(long, value_name = "URL")]
+    pub(crate) crl_from: Option<String>,
     /// Log format: text or json [default: text].
     #[arg(long, value_name = "FORMAT")]
     pub(crate) log_format: Option<String>,
@@ -150,6 +160,8 @@ impl RouteArgs {
             idle_timeout: self.idle_timeout,
             max_connections: self.max_connections,
             drain_timeout: self.drain_timeout,
+            renew_from: self.renew_from,
+            crl_from: self.crl_from,
         };
         (global, vec![route])
     }

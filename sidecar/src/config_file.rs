@@ -93,6 +93,8 @@ handshake_timeout = "10s"
 idle_timeout = "5m"
 max_connections = 100
 drain_timeout = "30s"
+renew_from = "https://ca.internal:8443"
+crl_from = "https://ca.internal:8443"
 
 [[route]]
 name = "api-out"
@@ -112,6 +114,18 @@ server_name = "api"
         assert_eq!(routes.len(), 2);
         assert_eq!(routes[0].max_connections, Some(100));
         assert_eq!(routes[1].server_name.as_deref(), Some("api"));
+        assert_eq!(
+            routes[0].renew_from.as_deref(),
+            Some("https://ca.internal:8443")
+        );
+        assert!(routes[0].crl_from.is_some() && routes[1].renew_from.is_none());
+        let err = parse(
+            Path::new("s.toml"),
+            &GOOD.replace("renew_from", "renew_form"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("renew_form"), "{err}");
     }
 
     #[test]

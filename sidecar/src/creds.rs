@@ -22,6 +22,10 @@ use crate::tls::{self, Material};
 /// this (plus a rebuild), well inside the promised 2 s.
 pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 
+/// After a reload fails, the files are read once more after this long: a
+/// writer renaming several files in turn is done well within it.
+const SETTLE: Duration = Duration::from_millis(200);
+
 /// The raw bytes of a route's files, to notice changes.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FileSet {
@@ -233,6 +237,16 @@ pub async fn watch_files(
                 }
             }
             Ok(Err(e)) => {
+                // A writer may be between renames (a renewal replaces key.pem
+                // before chain.pem): if the files change again right away,
+                // judge the next set instead of logging a failure.
+                tokio::time::sleep(SETTLE).await;
+                let r = route.clone();
+                if let Ok(Ok(again)) = tokio::task::spawn_blocking(move || read_files(&r)).await {
+                    if again != set {
+                        continue;
+                    }
+                }
                 tracing::error!(route = %route.name, error = %e,
                     "reload failed: new credentials are invalid; keeping the previous ones");
                 metrics.reload(false);

@@ -73,6 +73,15 @@ pub enum Error {
     /// One or more settings are invalid (all of them are listed).
     #[error("{0}")]
     Settings(Problems),
+    /// A fetch from the online CA (`--crl-from`) failed.
+    #[error("fetching the {what}: {source}")]
+    Fetch {
+        /// What was fetched.
+        what: &'static str,
+        /// Why (names the URL).
+        #[source]
+        source: minica_enrol::Error,
+    },
     /// A runtime facility (signal handler, runtime) could not be set up.
     #[error("{what}: {source}")]
     Runtime {

@@ -26,6 +26,9 @@
 //!   with a pure packet codec.
 //! - [`metrics`], [`reason`], [`admin`] and [`log`] make it observable: one
 //!   log line per connection, Prometheus metrics, `/healthz`, `/readyz`.
+//! - [`online`] (`--renew-from`, `--crl-from`): renews the identity from
+//!   `minica serve` at two thirds of its lifetime and fetches its CRLs,
+//!   writing files that the credential watcher then hot-reloads.
 //! - [`server`] loads everything and binds every socket before the runtime
 //!   starts, so start-up errors are reported before anything serves.
 //!
@@ -50,7 +53,8 @@
 //! Inbound and outbound routes, several per process (`run --config`);
 //! MySQL/MariaDB's in-protocol TLS upgrade (`--protocol mysql`, inbound and
 //! outbound); `--allow` rules on SPIFFE IDs and DNS names (SANs only, never the CN);
-//! CRLs in both directions; hot reload within a second; handshake and idle
+//! CRLs in both directions; hot reload within a second; self-renewal and CRL
+//! fetching from `minica serve` (`--renew-from`, `--crl-from`); handshake and idle
 //! timeouts; connection limits; drain on SIGTERM; PROXY protocol v2; text or
 //! JSON logs; Prometheus metrics with failure reasons. See docs/sidecar.md.
 #![warn(missing_docs)]
@@ -62,6 +66,7 @@ pub mod error;
 pub mod log;
 pub mod metrics;
 pub mod mysql;
+pub mod online;
 pub mod proxy;
 pub mod proxy_protocol;
 pub mod reason;

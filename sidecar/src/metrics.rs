@@ -89,7 +89,16 @@ pub struct RouteMetrics {
     crl_next_update: AtomicI64,
     reloads_ok: AtomicU64,
     reloads_failed: AtomicU64,
+    renewals_ok: AtomicU64,
+    renewals_failed: AtomicU64,
+    crl_fetches_ok: AtomicU64,
+    crl_fetches_failed: AtomicU64,
+    online: AtomicU64,
 }
+
+/// `online` bits: which online counters this route renders.
+const RENEWS: u64 = 1;
+const FETCHES_CRL: u64 = 2;
 
 impl RouteMetrics {
     /// Fresh metrics for a route.
@@ -110,6 +119,11 @@ impl RouteMetrics {
             crl_next_update: AtomicI64::new(NONE),
             reloads_ok: AtomicU64::new(0),
             reloads_failed: AtomicU64::new(0),
+            renewals_ok: AtomicU64::new(0),
+            renewals_failed: AtomicU64::new(0),
+            crl_fetches_ok: AtomicU64::new(0),
+            crl_fetches_failed: AtomicU64::new(0),
+            online: AtomicU64::new(0),
         }
     }
 
@@ -165,6 +179,36 @@ impl RouteMetrics {
             &self.reloads_ok
         } else {
             &self.reloads_failed
+        }
+        .fetch_add(1, Relaxed);
+    }
+
+    /// Marks the route as renewed from (`renews`) or fetching CRLs from
+    /// (`fetches_crl`) an online CA, so its counters are rendered (at 0
+    /// before the first attempt).
+    pub fn set_online(&self, renews: bool, fetches_crl: bool) {
+        let bits = if renews { RENEWS } else { 0 } | if fetches_crl { FETCHES_CRL } else { 0 };
+        self.online.fetch_or(bits, Relaxed);
+    }
+
+    /// Counts a renewal attempt (`--renew-from`).
+    pub fn renewal(&self, ok: bool) {
+        self.online.fetch_or(RENEWS, Relaxed);
+        if ok {
+            &self.renewals_ok
+        } else {
+            &self.renewals_failed
+        }
+        .fetch_add(1, Relaxed);
+    }
+
+    /// Counts a CRL fetch (`--crl-from`).
+    pub fn crl_fetch(&self, ok: bool) {
+        self.online.fetch_or(FETCHES_CRL, Relaxed);
+        if ok {
+            &self.crl_fetches_ok
+        } else {
+            &self.crl_fetches_failed
         }
         .fetch_add(1, Relaxed);
     }
@@ -310,7 +354,7 @@ impl Metrics {
             &mut out,
             "minica_sidecar_cert_expiry_timestamp_seconds",
             "gauge",
-            "notAfter of the certificate in use (unix seconds).",
+            "notAfter of the certificate in use (unix seconds); follows reloads and renewals.",
         );
         for r in &self.routes {
             let v = r.cert_not_after.load(Relaxed);
@@ -321,6 +365,49 @@ impl Metrics {
                     labels(r)
                 );
             }
+        }
+        let online = |bit: u64| {
+            self.routes
+                .iter()
+                .filter(move |r| r.online.load(Relaxed) & bit != 0)
+        };
+        header(
+            &mut out,
+            "minica_sidecar_renewals_total",
+            "counter",
+            "Renewals from the online CA (--renew-from), by result.",
+        );
+        for r in online(RENEWS) {
+            let l = labels(r);
+            let _ = writeln!(
+                out,
+                "minica_sidecar_renewals_total{{{l},result=\"ok\"}} {}",
+                r.renewals_ok.load(Relaxed)
+            );
+            let _ = writeln!(
+                out,
+                "minica_sidecar_renewals_total{{{l},result=\"error\"}} {}",
+                r.renewals_failed.load(Relaxed)
+            );
+        }
+        header(
+            &mut out,
+            "minica_sidecar_crl_fetches_total",
+            "counter",
+            "CRL fetches from the online CA (--crl-from), by result.",
+        );
+        for r in online(FETCHES_CRL) {
+            let l = labels(r);
+            let _ = writeln!(
+                out,
+                "minica_sidecar_crl_fetches_total{{{l},result=\"ok\"}} {}",
+                r.crl_fetches_ok.load(Relaxed)
+            );
+            let _ = writeln!(
+                out,
+                "minica_sidecar_crl_fetches_total{{{l},result=\"error\"}} {}",
+                r.crl_fetches_failed.load(Relaxed)
+            );
         }
         header(
             &mut out,
@@ -404,6 +491,28 @@ mod tests {
             !text.contains("cert_expiry_timestamp_seconds{"),
             "no creds yet"
         );
+    }
+
+    #[test]
+    fn renders_online_counters_only_for_online_routes() {
+        let online = Arc::new(RouteMetrics::new("in", Direction::Inbound));
+        let offline = Arc::new(RouteMetrics::new("out", Direction::Outbound));
+        online.set_online(true, true);
+        online.renewal(true);
+        online.renewal(false);
+        online.renewal(true);
+        online.crl_fetch(false);
+        let text = Metrics::new(vec![online, offline]).render();
+        let l = "route=\"in\",direction=\"inbound\"";
+        for line in [
+            format!("minica_sidecar_renewals_total{{{l},result=\"ok\"}} 2"),
+            format!("minica_sidecar_renewals_total{{{l},result=\"error\"}} 1"),
+            format!("minica_sidecar_crl_fetches_total{{{l},result=\"ok\"}} 0"),
+            format!("minica_sidecar_crl_fetches_total{{{l},result=\"error\"}} 1"),
+        ] {
+            assert!(text.lines().any(|x| x == line), "missing {line} in\n{text}");
+        }
+        assert!(!text.contains("renewals_total{route=\"out\""), "{text}");
     }
 
     #[test]

@@ -12,6 +12,7 @@ use crate::admin::{self, AdminState};
 use crate::creds::{self, Creds, FileSet};
 use crate::error::Error;
 use crate::metrics::{Metrics, RouteMetrics};
+use crate::online;
 use crate::route::{self, Route};
 use crate::settings::{RouteSettings, Settings};
 
@@ -31,10 +32,19 @@ pub struct Prepared {
     admin: Option<std::net::TcpListener>,
 }
 
-/// Loads and validates every route's credentials (what `check` does).
+/// Loads and validates every route's credentials (what `check` does). A
+/// CRL file that `crl_from` has not fetched yet is not required.
 pub fn check(settings: &Settings) -> Result<(), Error> {
     for route in &settings.routes {
-        creds::load(route)?;
+        let fetched_later =
+            route.crl_from.is_some() && route.files.crl.as_deref().is_some_and(|p| !p.exists());
+        if fetched_later {
+            let mut r = route.clone();
+            r.files.crl = None;
+            creds::load(&r)?;
+        } else {
+            creds::load(route)?;
+        }
     }
     Ok(())
 }
@@ -50,6 +60,8 @@ fn bind(addr: std::net::SocketAddr) -> Result<std::net::TcpListener, Error> {
 pub fn prepare(settings: &Settings) -> Result<Prepared, Error> {
     let mut routes = Vec::new();
     for route in &settings.routes {
+        // `--crl-from`: fetch the CRLs first; the credentials load them.
+        online::initial_crl_fetch(route)?;
         let (files, creds) = creds::load(route)?;
         routes.push((route.clone(), files, creds));
     }
@@ -91,10 +103,13 @@ async fn serve(prepared: Prepared) -> Result<(), Error> {
     let (hup_tx, hup_rx) = watch::channel(0u64);
 
     let mut all_metrics = Vec::new();
+    let mut online_routes = Vec::new();
     let mut servers = tokio::task::JoinSet::new();
     for ready in prepared.routes {
         let s = ready.settings;
         let metrics = Arc::new(RouteMetrics::new(&s.name, s.direction));
+        metrics.set_online(s.renew_from.is_some(), s.crl_from.is_some());
+        online_routes.push((s.clone(), metrics.clone()));
         metrics.set_creds(&ready.creds);
         ready.creds.warn_if_stale(&s.name);
         all_metrics.push(metrics.clone());
@@ -126,6 +141,17 @@ async fn serve(prepared: Prepared) -> Result<(), Error> {
             metrics,
         };
         servers.spawn(route::serve(route, listener, stop_rx.clone()));
+    }
+    let (renew_jobs, crl_jobs) = online::jobs(&online_routes);
+    for job in renew_jobs {
+        tracing::info!(identity = %job.dir.display(), ca = %job.url,
+            "renewing the identity from the online CA at 2/3 of its lifetime");
+        tokio::spawn(online::renew_loop(job, stop_rx.clone()));
+    }
+    for job in crl_jobs {
+        tracing::info!(crl = %job.path.display(), ca = %job.url,
+            "fetching the CRLs from the online CA before their nextUpdate");
+        tokio::spawn(online::crl_loop(job, stop_rx.clone(), hup_rx.clone()));
     }
     let state = Arc::new(AdminState {
         metrics: Metrics::new(all_metrics),

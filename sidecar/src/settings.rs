@@ -6,6 +6,7 @@ use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
+use minica_enrol::trust::CaUrl;
 use minica_pki::duration::parse_duration;
 use minica_pki::identity::AllowRule;
 use rustls_pki_types::ServerName;
@@ -23,6 +24,10 @@ pub const DEFAULT_DRAIN_TIMEOUT: Duration = Duration::from_secs(30);
 /// Connections per route beyond which new ones are closed at once: keeps the
 /// process well inside a typical 64k file-descriptor limit.
 pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
+
+/// The file in the identity directory that `crl_from` writes when no `crl`
+/// path is given.
+pub const CRL_FILE_NAME: &str = "crl.pem";
 
 /// Where the raw settings came from, to word the errors.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -131,6 +136,8 @@ pub struct RawRoute {
     pub idle_timeout: Option<String>,
     pub max_connections: Option<u64>,
     pub drain_timeout: Option<String>,
+    pub renew_from: Option<String>,
+    pub crl_from: Option<String>,
 }
 
 /// Which way a route carries traffic.
@@ -236,6 +243,14 @@ pub struct RouteSettings {
     pub max_connections: usize,
     /// How long open connections may run after SIGTERM.
     pub drain_timeout: Duration,
+    /// The identity directory, when the files come from one (`identity`).
+    pub identity: Option<PathBuf>,
+    /// Renew the identity in [`RouteSettings::identity`] from this online
+    /// CA (`renew_from`).
+    pub renew_from: Option<CaUrl>,
+    /// Fetch the CRLs from this online CA into [`TlsFiles::crl`]
+    /// (`crl_from`).
+    pub crl_from: Option<CaUrl>,
 }
 
 /// Everything the process runs.
@@ -445,6 +460,37 @@ fn resolve_route(
             None
         }
     };
+    let mut url = |key: &str, value: Option<&str>| match value.map(str::parse::<CaUrl>) {
+        Some(Ok(u)) => Some(u),
+        Some(Err(e)) => {
+            c.bad(key, e.to_string());
+            None
+        }
+        None => None,
+    };
+    let renew_from = url("renew_from", raw.renew_from.as_deref());
+    let crl_from = url("crl_from", raw.crl_from.as_deref());
+    if raw.renew_from.is_some() && raw.identity.is_none() {
+        c.bad(
+            "renew_from",
+            "needs identity = DIR (the directory whose files are renewed in place)",
+        );
+    }
+    // The fetched CRLs go to `crl` when given, else to DIR/crl.pem.
+    let files = match (files, &raw.crl_from, &raw.crl, &raw.identity) {
+        (Some(f), Some(_), None, Some(dir)) => Some(TlsFiles {
+            crl: Some(dir.join(CRL_FILE_NAME)),
+            ..f
+        }),
+        (f, Some(_), None, None) => {
+            c.bad(
+                "crl_from",
+                "needs crl = FILE (where the fetched CRLs are written) or identity = DIR",
+            );
+            f
+        }
+        (f, ..) => f,
+    };
     let mut allow = Vec::new();
     for rule in &raw.allow {
         match rule.parse::<AllowRule>() {
@@ -550,6 +596,9 @@ fn resolve_route(
         idle_timeout,
         max_connections,
         drain_timeout,
+        identity: raw.identity,
+        renew_from,
+        crl_from,
     })
 }
 
@@ -650,6 +699,46 @@ mod tests {
             ..out
         };
         assert!(Settings::resolve(cli(), vec![bad]).is_err());
+    }
+
+    #[test]
+    fn online_ca_settings() {
+        let r = RawRoute {
+            renew_from: Some("https://127.0.0.1:8443".into()),
+            crl_from: Some("https://127.0.0.1:8443".into()),
+            ..raw()
+        };
+        let s = Settings::resolve(cli(), vec![r]).unwrap();
+        let route = &s.routes[0];
+        assert_eq!(route.renew_from.as_ref().unwrap().port(), 8443);
+        assert_eq!(route.files.crl.as_deref(), Some(Path::new("/id/crl.pem")));
+        assert_eq!(route.identity.as_deref(), Some(Path::new("/id")));
+        // An explicit crl path is where the fetched CRLs go.
+        let r = RawRoute {
+            crl_from: Some("https://ca:8443".into()),
+            crl: Some("/var/crl.pem".into()),
+            ..raw()
+        };
+        let s = Settings::resolve(cli(), vec![r]).unwrap();
+        assert_eq!(
+            s.routes[0].files.crl.as_deref(),
+            Some(Path::new("/var/crl.pem"))
+        );
+        let files = RawRoute {
+            identity: None,
+            cert: Some("c".into()),
+            key: Some("k".into()),
+            ca: Some("a".into()),
+            renew_from: Some("https://ca:8443".into()),
+            crl_from: Some("http://ca:8443".into()),
+            ..raw()
+        };
+        let err = Settings::resolve(cli(), vec![files])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("--renew-from: needs identity"), "{err}");
+        assert!(err.contains("--crl-from: CA URL"), "{err}");
+        assert!(err.contains("--crl-from: needs crl"), "{err}");
     }
 
     #[test]

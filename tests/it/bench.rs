@@ -1,6 +1,7 @@
 //! A smoke run of the benchmark harness (`scripts/bench/bench.py --smoke`)
 //! so that it cannot rot: every peer (stunnel, HAProxy, wrk, iperf3,
-//! hyperfine, cfssl, openssl, MariaDB) is driven for a second or so and the report is
+//! hyperfine, cfssl (gencert and serve), openssl, MariaDB, PostgreSQL behind
+//! `minica serve`) is driven for a second or so and the report is
 //! written. The figures are never asserted: debug builds on a shared machine
 //! say nothing about speed.
 
@@ -22,6 +23,7 @@ fn benchmark_harness_smoke_run_writes_a_full_report() {
         "openssl",
         "mariadbd",
         "mariadb-slap",
+        "runuser",
     ] {
         support::require_tool(tool);
     }
@@ -49,6 +51,10 @@ fn benchmark_harness_smoke_run_writes_a_full_report() {
         "| minica issue |",
         "| cfssl gencert |",
         "| openssl req + x509 |",
+        "## Online CA",
+        "| minica serve, embedded store |",
+        "| minica serve, PostgreSQL |",
+        "| cfssl serve |",
         "## MySQL",
         "| MariaDB native TLS |",
         "minica-sidecar outbound (mysql)",

@@ -1,18 +1,51 @@
 //! The ledger: where every issued certificate is recorded.
 //!
-//! CA logic talks to a [`Store`] and never to an engine. The one engine
-//! today is [`SledStore`]; another (e.g. PostgreSQL) implements the same
-//! trait. A store is used by one process at a time: the CA home's lock
-//! ensures that for file-based engines.
+//! CA logic talks to a [`Store`] and never to an engine. Engines:
+//! - [`SledStore`] (default): embedded in the CA home (`ledger/`); one
+//!   process at a time, which the CA home's lock ensures.
+//! - [`PostgresStore`] (`--store postgres://...`): a database shared by
+//!   any number of processes; it serialises their writes.
+//! - [`RemoteStore`]: the ledger of a running `minica serve`, reached over
+//!   the Unix socket in the CA home (the server answers with
+//!   [`serve_connection`]).
 
+mod postgres;
+mod remote;
 mod sled;
 
+pub use self::postgres::{redact_url, PostgresStore, MAX_CONNECTIONS, SCHEMA_VERSION};
+pub use self::remote::{bind_private, serve_connection, RemoteStore};
 pub use self::sled::SledStore;
 
 use crate::error::StoreError;
 use crate::record::{CertRecord, Revocation, Status};
 use crate::serial::Serial;
 use crate::token::{TokenRecord, TokenUse};
+
+/// Which engine keeps a CA's ledger. Recorded in the home's `ca.json` at
+/// `init`, so that a home is never used with another ledger by mistake (a
+/// forgotten `--store` would otherwise start an empty ledger beside the
+/// real one).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum Engine {
+    /// The sled ledger in the home (also when reached through a running
+    /// `minica serve`).
+    #[default]
+    Embedded,
+    /// A PostgreSQL database.
+    Postgres,
+}
+
+impl std::fmt::Display for Engine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Engine::Embedded => "the embedded ledger in the CA home",
+            Engine::Postgres => "a PostgreSQL database",
+        })
+    }
+}
 
 /// A durable ledger of certificates and per-issuer CRL numbers.
 ///
@@ -82,13 +115,24 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn contains(&self, serial: &Serial) -> Result<bool, StoreError> {
         Ok(self.get(serial)?.is_some())
     }
+
+    /// The engine behind this store (see [`Engine`]). The default is the
+    /// embedded one; [`PostgresStore`] says [`Engine::Postgres`].
+    fn engine(&self) -> Engine {
+        Engine::Embedded
+    }
 }
 
 /// The behaviour every [`Store`] engine must show, as reusable test code:
 /// a new engine calls [`contract::check`] on an empty store, reopens it, and
-/// calls [`contract::check_after_reopen`].
-#[cfg(test)]
-pub(crate) mod contract {
+/// calls [`contract::check_after_reopen`]. Test code (it panics on any
+/// deviation); the `contract-tests` feature exposes it to the end-to-end
+/// tests, which run it against a real PostgreSQL.
+#[cfg(any(test, feature = "contract-tests"))]
+#[doc(hidden)]
+// reason: test code; a failed unwrap is a failed contract with its message.
+#[allow(clippy::unwrap_used, clippy::expect_used, missing_docs)]
+pub mod contract {
     use super::Store;
     use crate::error::StoreError;
     use crate::record::{CertKind, CertRecord, Status};
@@ -126,7 +170,7 @@ pub(crate) mod contract {
     }
 
     /// What [`check`] wrote, for [`check_after_reopen`].
-    pub(crate) struct Written {
+    pub struct Written {
         a: Serial,
         a_issuer: Serial,
         b: Serial,
@@ -134,7 +178,7 @@ pub(crate) mod contract {
     }
 
     /// Runs the contract on an empty store.
-    pub(crate) fn check(store: &dyn Store) -> Written {
+    pub fn check(store: &dyn Store) -> Written {
         let a = sample("svc-a");
         let b = sample("SVC-A");
         let c = sample("svc-ab");
@@ -243,7 +287,7 @@ pub(crate) mod contract {
     }
 
     /// Checks that what [`check`] wrote is still there.
-    pub(crate) fn check_after_reopen(store: &dyn Store, w: &Written) {
+    pub fn check_after_reopen(store: &dyn Store, w: &Written) {
         assert_eq!(store.get(&w.a).unwrap().unwrap().status, Status::Revoked);
         assert_eq!(
             store.revoked_by(&w.a_issuer).unwrap(),

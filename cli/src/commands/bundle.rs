@@ -1,6 +1,5 @@
 //! `minica bundle`: the trust bundle (every trusted root).
 
-use minica_ca::Ca;
 use minica_pki::atomic::{write_atomic, FileMode};
 
 use crate::args::BundleArgs;
@@ -9,7 +8,7 @@ use crate::exit::ExitStatus;
 use crate::output::out;
 
 pub(crate) fn run(globals: &Globals, args: &BundleArgs) -> anyhow::Result<ExitStatus> {
-    let ca = Ca::open(&globals.home)?;
+    let ca = globals.open_ca()?;
     let bundle = ca.bundle_pem()?;
     match &args.out {
         Some(path) => {

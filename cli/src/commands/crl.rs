@@ -3,7 +3,7 @@
 use std::path::{Path, PathBuf};
 
 use minica_ca::publish::PublishedCrl;
-use minica_ca::{Ca, CertKind};
+use minica_ca::CertKind;
 use minica_pki::atomic::{write_all_atomic, write_atomic, FileMode};
 use time::format_description::well_known::Rfc3339;
 
@@ -16,7 +16,7 @@ pub(crate) fn run(globals: &Globals, args: &CrlArgs) -> anyhow::Result<ExitStatu
     if let Some(out) = &args.out {
         check_out_parent(out)?;
     }
-    let ca = Ca::open(&globals.home)?;
+    let ca = globals.open_ca()?;
     let set = ca.publish_crls(args.next_update)?;
     for c in &set.crls {
         eprintln!(
@@ -107,7 +107,7 @@ mod tests {
     #[test]
     fn der_files_are_named_per_level() {
         let dir = tempfile::tempdir().unwrap();
-        let ca = Ca::init(
+        let ca = minica_ca::Ca::init(
             &minica_ca::CaHome::new(dir.path()),
             &minica_ca::InitOptions::default(),
         )

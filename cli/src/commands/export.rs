@@ -35,7 +35,7 @@ pub(crate) fn run(globals: &Globals, args: &ExportArgs) -> anyhow::Result<ExitSt
         .unwrap_or_else(|| PathBuf::from(args.name.as_str()));
     let identity = Identity::load(&dir, &args.name)?;
     let ca = if globals.home.has_ca() {
-        let ca = Ca::open(&globals.home)?;
+        let ca = globals.open_ca()?;
         check_ledger(&ca, &identity)?;
         Some(ca)
     } else {

@@ -15,7 +15,7 @@ pub(crate) fn run(globals: &Globals, args: &InitArgs) -> anyhow::Result<ExitStat
         root_validity: args.root_valid,
         intermediate_validity: args.intermediate_valid,
     };
-    let ca = Ca::init(&globals.home, &options)?;
+    let ca = globals.init_ca(&options)?;
     print_created(&ca);
     Ok(ExitStatus::Success)
 }

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context as _};
 use minica_ca::{
-    Ca, Csr, InitOptions, LeafFiles, LeafKey, LeafRequest, Opened, Overwrite, Profile,
+    Csr, InitOptions, LeafFiles, LeafKey, LeafRequest, Opened, Overwrite, Profile,
     DEFAULT_LEAF_VALIDITY,
 };
 use time::format_description::well_known::Rfc3339;
@@ -56,7 +56,7 @@ pub(crate) fn run(globals: &Globals, args: &IssueArgs) -> anyhow::Result<ExitSta
         Overwrite::Refuse
     };
 
-    let (ca, opened) = Ca::open_or_init(&globals.home, &InitOptions::default())?;
+    let (ca, opened) = globals.open_or_init_ca(&InitOptions::default())?;
     if opened == Opened::Created {
         print_created(&ca);
     }

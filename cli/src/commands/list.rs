@@ -1,6 +1,6 @@
 //! `minica list`: the ledger.
 
-use minica_ca::{Ca, CertRecord, DisplayStatus};
+use minica_ca::{CertRecord, DisplayStatus};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -38,7 +38,7 @@ fn rfc3339(t: OffsetDateTime) -> String {
 }
 
 pub(crate) fn run(globals: &Globals, args: &ListArgs) -> anyhow::Result<ExitStatus> {
-    let ca = Ca::open(&globals.home)?;
+    let ca = globals.open_ca()?;
     let now = OffsetDateTime::now_utc();
     let mut records = ca.records()?;
     // The hierarchy (current, cross and retired CA certificates) is always

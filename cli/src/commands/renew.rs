@@ -6,12 +6,20 @@ use anyhow::Context as _;
 use minica_ca::{Ca, OldCert, RenewKey, RenewOptions, Renewed};
 use time::format_description::well_known::Rfc3339;
 
+use minica_enrol::identity::{write_identity, CurrentIdentity, Overwrite};
+use minica_enrol::trust::CaUrl;
+use minica_enrol::KeyChoice;
+
 use crate::args::RenewArgs;
+use crate::commands::enroll::{block_on, until as enroll_until};
 use crate::commands::Globals;
 use crate::exit::ExitStatus;
 use crate::output::outln;
 
 pub(crate) fn run(globals: &Globals, args: &RenewArgs) -> anyhow::Result<ExitStatus> {
+    if let Some(url) = &args.ca_url {
+        return online(url, args);
+    }
     let options = RenewOptions {
         key: if args.reuse_key {
             RenewKey::Reuse
@@ -34,7 +42,7 @@ pub(crate) fn run(globals: &Globals, args: &RenewArgs) -> anyhow::Result<ExitSta
             anyhow::bail!("--valid must be longer than zero");
         }
     }
-    let ca = Ca::open(&globals.home)?;
+    let ca = globals.open_ca()?;
     match (&args.name, args.within) {
         (Some(name), _) => {
             let dir = args
@@ -53,6 +61,45 @@ pub(crate) fn run(globals: &Globals, args: &RenewArgs) -> anyhow::Result<ExitSta
         }
         (None, None) => anyhow::bail!("give a NAME, or --all --within DUR"),
     }
+}
+
+/// `minica renew --ca-url URL --identity DIR`: renew through `minica serve`
+/// over mutual TLS; no CA home is used.
+fn online(url: &CaUrl, args: &RenewArgs) -> anyhow::Result<ExitStatus> {
+    let dir = args
+        .identity
+        .as_deref()
+        .context("--ca-url needs --identity DIR")?;
+    let current = CurrentIdentity::load(dir).context("--identity")?;
+    let key = if args.reuse_key {
+        KeyChoice::Reuse
+    } else {
+        KeyChoice::New
+    };
+    let obtained = block_on(minica_enrol::renew(url, &current, key))?
+        .with_context(|| format!("renew {}", dir.display()))?;
+    write_identity(
+        dir,
+        &obtained.issued,
+        obtained.key_pem.as_deref(),
+        Overwrite::Replace,
+    )
+    .with_context(|| format!("renew: writing {}", dir.display()))?;
+    let new = &obtained.issued.leaf;
+    outln!(
+        "renewed {} (serial {} -> {}, {}, {}, until {}) from {url}",
+        dir.display(),
+        current.leaf.serial,
+        new.serial,
+        current.key_type,
+        if obtained.key_pem.is_some() {
+            "new key"
+        } else {
+            "same key"
+        },
+        enroll_until(new.not_after)
+    );
+    Ok(ExitStatus::Success)
 }
 
 fn until(t: time::OffsetDateTime) -> String {

@@ -1,7 +1,7 @@
 //! `minica revoke NAME | --serial HEX`: record a revocation, refresh the CRLs.
 
 use minica_ca::crl::RevocationReason;
-use minica_ca::{Ca, CertKind, RevokeTarget};
+use minica_ca::{CertKind, RevokeTarget};
 use time::format_description::well_known::Rfc3339;
 
 use crate::args::RevokeArgs;
@@ -15,7 +15,7 @@ pub(crate) fn run(globals: &Globals, args: &RevokeArgs) -> anyhow::Result<ExitSt
         (Some(name), None) => RevokeTarget::Name(name.to_string()),
         (None, None) => anyhow::bail!("give a NAME or --serial HEX"),
     };
-    let ca = Ca::open(&globals.home)?;
+    let ca = globals.open_ca()?;
     let asked = args.reason.unwrap_or(RevocationReason::Unspecified);
     let out = ca.revoke(&target, asked)?;
     let rec = &out.record;

@@ -9,7 +9,7 @@ use crate::exit::ExitStatus;
 use crate::output::outln;
 
 pub(crate) fn run(globals: &Globals, args: &RotateArgs) -> anyhow::Result<ExitStatus> {
-    let ca = Ca::open(&globals.home)?;
+    let ca = globals.open_ca_for_rotation()?;
     match &args.what {
         RotateWhat::Intermediate { valid } => {
             let rot = ca.rotate_intermediate(*valid)?;
@@ -80,7 +80,7 @@ fn finish_rotation(ca: Ca, globals: &Globals, rot: &Rotation) -> anyhow::Result<
 fn republish(ca: Ca, globals: &Globals) -> anyhow::Result<()> {
     drop(ca);
     if globals.home.crl_path().exists() {
-        let ca = Ca::open(&globals.home)?;
+        let ca = globals.open_ca()?;
         let set = ca.publish_crls(minica_ca::publish::default_next_update())?;
         outln!(
             "  CRLs refreshed: {} ({} CRLs)",

@@ -1,6 +1,5 @@
 //! `minica status`: the hierarchy and what needs the operator.
 
-use minica_ca::Ca;
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -32,7 +31,7 @@ struct Json {
 }
 
 pub(crate) fn run(globals: &Globals, args: &StatusArgs) -> anyhow::Result<ExitStatus> {
-    let ca = Ca::open(&globals.home)?;
+    let ca = globals.open_ca()?;
     let st = ca.status()?;
     let now = OffsetDateTime::now_utc();
     let fmt = |t: OffsetDateTime| t.format(&Rfc3339).unwrap_or_default();
