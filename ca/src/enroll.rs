@@ -196,6 +196,18 @@ impl RevocationState {
 /// Where requests' CSRs are said to come from in error messages.
 const CSR_SOURCE: &str = "csr";
 
+/// The error for a token that cannot be used.
+fn token_refused(refusal: TokenUse) -> EnrollError {
+    match refusal {
+        TokenUse::AlreadyUsed(r) | TokenUse::Consumed(r) => EnrollError::TokenUsed { name: r.name },
+        TokenUse::Expired(r) => EnrollError::TokenExpired {
+            name: r.name,
+            expired: r.expires,
+        },
+        TokenUse::Unknown => EnrollError::UnknownToken,
+    }
+}
+
 impl Ca {
     /// Enrols with a one-time `token` and a PEM (or DER) `csr`: see the
     /// module docs for the order of checks. Records the leaf durably before
@@ -203,21 +215,25 @@ impl Ca {
     pub fn enroll(&self, token: &str, csr: &[u8]) -> Result<IssuedLeaf, EnrollError> {
         let (csr, subject_cns) = parse_request_csr(csr)?;
         let now = OffsetDateTime::now_utc();
-        let record = match self.store().consume_token(&token_hash(token), now)? {
-            TokenUse::Consumed(record) => record,
-            TokenUse::Unknown => return Err(EnrollError::UnknownToken),
-            TokenUse::AlreadyUsed(r) => return Err(EnrollError::TokenUsed { name: r.name }),
-            TokenUse::Expired(r) => {
-                return Err(EnrollError::TokenExpired {
-                    name: r.name,
-                    expired: r.expires,
-                })
-            }
-        };
-        let name: Name = record.name.parse()?;
-        let allowed = self.allowed_for(&name, &record.sans);
+        let hash = token_hash(token);
+        // Every refusal that does not depend on a race comes first, on the
+        // stored token, so that a wrong request does not spend it; then one
+        // atomic consumption decides between concurrent requests.
+        let stored = self
+            .store()
+            .get_token(&hash)?
+            .ok_or(EnrollError::UnknownToken)?;
+        if let Some(refusal) = stored.refusal_at(now) {
+            return Err(token_refused(refusal));
+        }
+        let name: Name = stored.name.parse()?;
+        let allowed = self.allowed_for(&name, &stored.sans);
         check_requested(&name, &allowed, csr.sans(), &subject_cns)?;
         self.check_no_active_leaf(&name, now)?;
+        let record = match self.store().consume_token(&hash, now)? {
+            TokenUse::Consumed(record) => record,
+            other => return Err(token_refused(other)),
+        };
         let request = LeafRequest {
             name,
             extra_sans: token_sans(&record),
@@ -518,15 +534,15 @@ mod tests {
         assert_eq!(err.class(), ErrorClass::Forbidden);
         let err = ca.enroll("nope", pem.as_bytes()).unwrap_err();
         assert_eq!(err.class(), ErrorClass::Unauthenticated);
-        // Another name, by SAN or by CN alone: refused.
+        // Another name, by SAN or by CN alone: refused, and the token is
+        // not spent.
+        let t = token(&ca, "api", vec![], 60);
         for (cn, sans) in [(None, &["other"][..]), (Some("other"), &[][..])] {
-            let t = token(&ca, "api", vec![], 60);
             let (pem, _) = csr(cn, sans);
             let err = ca.enroll(&t, pem.as_bytes()).unwrap_err();
             assert!(matches!(err, EnrollError::NameNotAllowed { .. }), "{err}");
         }
         // Nothing asked: the token's names.
-        let t = token(&ca, "api", vec![], 60);
         let (pem, _) = csr(None, &[]);
         assert_eq!(ca.enroll(&t, pem.as_bytes()).unwrap().record.name, "api");
         // The same NAME again while active: conflict.

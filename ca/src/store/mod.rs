@@ -94,6 +94,10 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// with [`StoreError::TokenExists`]).
     fn put_token(&self, token: &TokenRecord) -> Result<(), StoreError>;
 
+    /// The token with this hash, as stored, without changing it: lets the CA
+    /// refuse a request (wrong names, say) before the token is spent.
+    fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError>;
+
     /// In one atomic, durable step: if the token with this hash exists, is
     /// unused and has not expired at `now`, marks it used at `now` and
     /// returns [`TokenUse::Consumed`]; otherwise changes nothing and says
@@ -261,6 +265,8 @@ pub mod contract {
         let err = store.put_token(&token("aa", 60)).unwrap_err();
         assert!(matches!(err, StoreError::TokenExists(_)), "{err}");
         assert_eq!(store.consume_token("zz", now).unwrap(), TokenUse::Unknown);
+        assert_eq!(store.get_token("zz").unwrap(), None);
+        assert_eq!(store.get_token("aa").unwrap(), Some(token("aa", 60)));
         let mut used = token("aa", 60);
         used.used = Some(now);
         assert_eq!(
@@ -299,6 +305,7 @@ pub mod contract {
         assert_eq!(store.next_crl_number(&w.issuer).unwrap(), 3);
         // A token consumed before the reopen stays used; an unused one works.
         let now = time::OffsetDateTime::now_utc();
+        assert!(store.get_token("aa").unwrap().unwrap().used.is_some());
         assert!(matches!(
             store.consume_token("aa", now).unwrap(),
             TokenUse::AlreadyUsed(_)

@@ -593,6 +593,11 @@ impl Store for PostgresStore {
         Ok(())
     }
 
+    fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let mut conn = self.lend()?;
+        self.token(&mut conn, hash)
+    }
+
     fn consume_token(&self, hash: &str, now: time::OffsetDateTime) -> Result<TokenUse, StoreError> {
         let mut conn = self.lend()?;
         // Expiry is whole seconds: `now >= expires` exactly when

@@ -66,6 +66,9 @@ enum Request {
     PutToken {
         token: TokenRecord,
     },
+    GetToken {
+        hash: String,
+    },
     ConsumeToken {
         hash: String,
         /// Unix seconds and nanoseconds of `now`.
@@ -306,6 +309,12 @@ impl Store for RemoteStore {
         })
     }
 
+    fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        self.call(&Request::GetToken {
+            hash: hash.to_string(),
+        })
+    }
+
     fn consume_token(&self, hash: &str, now: time::OffsetDateTime) -> Result<TokenUse, StoreError> {
         let used: WireTokenUse = self.call(&Request::ConsumeToken {
             hash: hash.to_string(),
@@ -341,6 +350,7 @@ fn dispatch(store: &dyn Store, request: Request, out: &mut impl Write) -> std::i
         Request::CrlNumber { issuer } => answer(out, store.crl_number(&issuer)),
         Request::RevokedBy { issuer } => answer(out, store.revoked_by(&issuer)),
         Request::PutToken { token } => answer(out, store.put_token(&token)),
+        Request::GetToken { hash } => answer(out, store.get_token(&hash)),
         Request::ConsumeToken { hash, secs, nanos } => {
             let now = time::OffsetDateTime::from_unix_timestamp(secs)
                 .ok()

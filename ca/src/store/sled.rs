@@ -279,6 +279,20 @@ impl Store for SledStore {
         self.flush()
     }
 
+    fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
+        let k = key(TOKEN, hash.as_bytes());
+        self.db
+            .get(&k)
+            .map_err(self.sled_err())?
+            .map(|v| {
+                serde_json::from_slice(&v).map_err(|source| StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&k).into_owned(),
+                    source,
+                })
+            })
+            .transpose()
+    }
+
     fn consume_token(&self, hash: &str, now: time::OffsetDateTime) -> Result<TokenUse, StoreError> {
         let k = key(TOKEN, hash.as_bytes());
         loop {

@@ -345,6 +345,10 @@ fn enrol_renew_revoke_and_crl_with_curl_and_openssl() {
     let other = make_csr(&s, "other", "/CN=other");
     let (code, json) = post(&server, "/v1/enroll", &enroll_body(&t2, &other), None);
     assert_eq!(code, 403, "{json}");
+    // The refusal did not spend the token: a CSR within its names enrols.
+    let api = make_csr(&s, "api", "/CN=api");
+    let (code, json) = post(&server, "/v1/enroll", &enroll_body(&t2, &api), None);
+    assert_eq!(code, 200, "{json}");
     let (code, json) = post(
         &server,
         "/v1/enroll",
@@ -460,7 +464,7 @@ fn enrol_renew_revoke_and_crl_with_curl_and_openssl() {
     let (code, text) = http_get(server.admin, "/metrics").unwrap();
     assert_eq!(code, 200);
     assert!(
-        text.contains("minica_serve_enrolments_total{result=\"ok\"} 1"),
+        text.contains("minica_serve_enrolments_total{result=\"ok\"} 2"),
         "{text}"
     );
     assert!(
