@@ -76,6 +76,61 @@ fn encode_index(entries: &[IndexEntry]) -> Vec<u8> {
 pub struct SledStore {
     db: sled::Db,
     path: PathBuf,
+    flushes: FlushGate,
+}
+
+/// Group commit: when several threads write at once (a busy `minica
+/// serve`), one flush makes all their writes durable instead of one flush
+/// each. sled's own concurrent flushes contend on its log buffers (spinning
+/// and yielding); through the gate at most one runs at a time, and a writer
+/// whose write an already finished flush covered returns at once.
+#[derive(Debug, Default)]
+struct FlushGate {
+    state: std::sync::Mutex<FlushState>,
+    done: std::sync::Condvar,
+}
+
+#[derive(Debug, Default)]
+struct FlushState {
+    /// Tickets handed out: one per `flush` call, after its write.
+    requested: u64,
+    /// Every ticket up to this one is durable.
+    flushed: u64,
+    /// A flush is running.
+    running: bool,
+}
+
+impl FlushGate {
+    /// Returns once a flush that started after this call has finished (so
+    /// it covers every write the caller made before calling).
+    fn flush(&self, flush: impl Fn() -> sled::Result<usize>) -> sled::Result<()> {
+        let lock = || self.state.lock().unwrap_or_else(|p| p.into_inner());
+        let mut state = lock();
+        state.requested += 1;
+        let ticket = state.requested;
+        loop {
+            if state.flushed >= ticket {
+                return Ok(());
+            }
+            if state.running {
+                state = self.done.wait(state).unwrap_or_else(|p| p.into_inner());
+                continue;
+            }
+            state.running = true;
+            let covers = state.requested;
+            drop(state);
+            let result = flush();
+            state = lock();
+            state.running = false;
+            if result.is_ok() {
+                state.flushed = state.flushed.max(covers);
+            }
+            self.done.notify_all();
+            // On failure the waiters retry (each may lead a flush of its
+            // own) and the leader reports its error.
+            result?;
+        }
+    }
 }
 
 fn key(prefix: &[u8], rest: &[u8]) -> Vec<u8> {
@@ -131,6 +186,7 @@ impl SledStore {
         Ok(SledStore {
             db,
             path: path.to_path_buf(),
+            flushes: FlushGate::default(),
         })
     }
 
@@ -149,7 +205,9 @@ impl SledStore {
     }
 
     fn flush(&self) -> Result<(), StoreError> {
-        self.db.flush().map(|_| ()).map_err(self.sled_err())
+        self.flushes
+            .flush(|| self.db.flush())
+            .map_err(self.sled_err())
     }
 }
 
@@ -345,6 +403,39 @@ fn decode_u64(bytes: &[u8]) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_grouped_flush_always_starts_after_the_write_it_covers() {
+        use std::sync::atomic::{AtomicU64, Ordering::SeqCst};
+        let gate = FlushGate::default();
+        let started = AtomicU64::new(0);
+        let completed = AtomicU64::new(0);
+        let flush = || {
+            let n = started.fetch_add(1, SeqCst) + 1;
+            std::thread::sleep(std::time::Duration::from_millis(2));
+            completed.fetch_max(n, SeqCst);
+            Ok(0)
+        };
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    for _ in 0..20 {
+                        // "The write": everything before this call.
+                        let before = started.load(SeqCst);
+                        gate.flush(flush).unwrap();
+                        assert!(completed.load(SeqCst) > before);
+                    }
+                });
+            }
+        });
+        assert!(started.load(SeqCst) <= 160);
+        // A failed flush is reported to its caller; the next one runs again.
+        let err = gate.flush(|| Err(sled::Error::Unsupported("disk gone".into())));
+        assert!(err.is_err());
+        let before = started.load(SeqCst);
+        gate.flush(flush).unwrap();
+        assert_eq!(started.load(SeqCst), before + 1);
+    }
 
     #[test]
     fn meets_the_store_contract_and_survives_reopen() {
