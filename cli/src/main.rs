@@ -20,7 +20,8 @@ fn main() -> ExitCode {
     match commands::run(cli) {
         Ok(status) => status.into(),
         Err(err) => {
-            eprintln!("minica: error: {err:#}");
+            let chain = minica_pki::report::error_chain(err.chain());
+            eprintln!("minica: error: {chain}");
             ExitStatus::Error.into()
         }
     }

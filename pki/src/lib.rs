@@ -30,6 +30,7 @@ pub mod duration;
 pub mod identity;
 pub mod keygen;
 pub mod pem;
+pub mod report;
 
 mod error;
 pub use error::Error;

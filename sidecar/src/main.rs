@@ -19,7 +19,8 @@ fn main() -> ExitCode {
     match run(cli) {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("minica-sidecar: error: {e:#}");
+            let chain = minica_pki::report::error_chain(e.chain());
+            eprintln!("minica-sidecar: error: {chain}");
             ExitCode::from(EXIT_INPUT)
         }
     }
