@@ -9,18 +9,19 @@
 //! URL's host as server name) before anything else is sent. Every later
 //! connection verifies the server against that root again.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use http_body_util::{BodyExt, Full, Limited};
 use hyper::body::Bytes;
 use hyper::{Method, Request, StatusCode};
 use hyper_util::rt::TokioIo;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use minica_pki::recorder::ChainRecorder;
+use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
-use rustls::{ClientConfig, DigitallySignedStruct, RootCertStore, SignatureScheme};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::{ClientConfig, RootCertStore};
+use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -204,10 +205,7 @@ impl Client {
 /// bundle, picks the pinned root and verifies the recorded chain with it.
 async fn pinned_root(url: &CaUrl, fp: &Fingerprint) -> Result<CertificateDer<'static>, Error> {
     let provider = provider();
-    let recorder = Arc::new(Recorder {
-        provider: provider.clone(),
-        chain: Mutex::new(None),
-    });
+    let recorder = Arc::new(ChainRecorder::new(provider.clone()));
     let config = Arc::new(
         builder(provider.clone())?
             .dangerous()
@@ -230,10 +228,7 @@ async fn pinned_root(url: &CaUrl, fp: &Fingerprint) -> Result<CertificateDer<'st
             fingerprint: fp.to_string(),
         })?;
     let chain = recorder
-        .chain
-        .lock()
-        .map_err(|_| bad("internal: poisoned lock".into()))?
-        .take()
+        .chain()
         .ok_or_else(|| bad("the server sent no certificate".into()))?;
     let (end_entity, intermediates) = chain
         .split_first()
@@ -267,64 +262,6 @@ async fn pinned_root(url: &CaUrl, fp: &Fingerprint) -> Result<CertificateDer<'st
 /// A verifier that trusts no one but records the chain (used only to fetch
 /// the public bundle before the pinned root is known). The handshake
 /// signature is still checked, so the recorded leaf is the server's.
-#[derive(Debug)]
-struct Recorder {
-    provider: Arc<CryptoProvider>,
-    chain: Mutex<Option<Vec<CertificateDer<'static>>>>,
-}
-
-impl ServerCertVerifier for Recorder {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let mut chain = vec![end_entity.clone().into_owned()];
-        chain.extend(intermediates.iter().map(|c| c.clone().into_owned()));
-        if let Ok(mut slot) = self.chain.lock() {
-            *slot = Some(chain);
-        }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
 fn io_error(url: &CaUrl, what: &'static str, source: std::io::Error) -> Error {
     // A certificate problem surfaces from tokio-rustls as an io::Error
     // wrapping the rustls error: report it as what it is.

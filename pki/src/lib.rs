@@ -30,6 +30,7 @@ pub mod duration;
 pub mod identity;
 pub mod keygen;
 pub mod pem;
+pub mod recorder;
 pub mod report;
 
 mod error;

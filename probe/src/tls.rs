@@ -9,23 +9,23 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
 use rustls::client::{
     ClientSessionMemoryCache, ClientSessionStore, ResolvesClientCert, Tls12ClientSessionValue,
     Tls13ClientSessionValue,
 };
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName, UnixTime};
+use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
 use rustls::sign::CertifiedKey;
-use rustls::{ClientConfig, ClientConnection, DigitallySignedStruct, NamedGroup, SignatureScheme};
+use rustls::{ClientConfig, ClientConnection, NamedGroup, SignatureScheme};
+
+use minica_pki::recorder::ChainRecorder;
 
 use crate::Error;
 
 /// What the handshake showed, recorded by the configuration's callbacks.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Observed {
-    /// The certificates the server sent in the first handshake, in order.
-    chain: Mutex<Option<Vec<CertificateDer<'static>>>>,
+    /// Records the certificates the server sent in the first handshake.
+    chain: Arc<ChainRecorder>,
     /// The CA names of the CertificateRequest; `Some` when one arrived.
     requested: Mutex<Option<Vec<Vec<u8>>>>,
     /// Whether a session (a TLS 1.3 ticket or a TLS 1.2 session) was stored.
@@ -34,10 +34,7 @@ pub(crate) struct Observed {
 
 impl Observed {
     pub(crate) fn chain(&self) -> Option<Vec<CertificateDer<'static>>> {
-        self.chain
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner)
-            .clone()
+        self.chain.chain()
     }
 
     pub(crate) fn requested(&self) -> Option<Vec<Vec<u8>>> {
@@ -52,74 +49,6 @@ impl Observed {
     }
 }
 
-/// Accepts any certificate chain (minica's verifier judges it afterwards)
-/// but checks the handshake signatures with the provider's real algorithms,
-/// so the TLS itself is sound.
-#[derive(Debug)]
-struct RecordingVerifier {
-    provider: Arc<CryptoProvider>,
-    observed: Arc<Observed>,
-}
-
-impl ServerCertVerifier for RecordingVerifier {
-    fn verify_server_cert(
-        &self,
-        end_entity: &CertificateDer<'_>,
-        intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        let mut chain = self
-            .observed
-            .chain
-            .lock()
-            .unwrap_or_else(PoisonError::into_inner);
-        if chain.is_none() {
-            let mut all = vec![end_entity.clone().into_owned()];
-            all.extend(intermediates.iter().map(|c| c.clone().into_owned()));
-            *chain = Some(all);
-        }
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.provider.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.provider
-            .signature_verification_algorithms
-            .supported_schemes()
-    }
-}
-
-/// Records the CertificateRequest's CA names and answers with the client
-/// identity, if one was given.
 #[derive(Debug)]
 struct RecordingClientAuth {
     key: Option<Arc<CertifiedKey>>,
@@ -232,7 +161,11 @@ pub(crate) fn config(
     alpn: bool,
 ) -> Result<(Arc<ClientConfig>, Arc<Observed>), Error> {
     let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let observed = Arc::new(Observed::default());
+    let observed = Arc::new(Observed {
+        chain: Arc::new(ChainRecorder::new(provider.clone())),
+        requested: Mutex::default(),
+        session_stored: AtomicBool::default(),
+    });
     let key = match identity {
         Some(id) => {
             let signing = provider
@@ -251,10 +184,7 @@ pub(crate) fn config(
         .with_protocol_versions(list)
         .map_err(|source| Error::Config { source })?
         .dangerous()
-        .with_custom_certificate_verifier(Arc::new(RecordingVerifier {
-            provider,
-            observed: observed.clone(),
-        }))
+        .with_custom_certificate_verifier(observed.chain.clone())
         .with_client_cert_resolver(Arc::new(RecordingClientAuth {
             key,
             observed: observed.clone(),
