@@ -8,16 +8,18 @@
 //! same rules hold whatever the transport and whichever store is behind.
 //!
 //! Enrolment ([`Ca::enroll`]): the CSR is parsed and checked first (its
-//! signature, no CA request, a supported key), then the token is consumed
-//! by the store's one atomic step (so that of concurrent requests for one
-//! token, on any number of servers, exactly one gets past it), then the
-//! names the CSR asks for (its SANs and subject CNs) must all be among the
-//! token's: the NAME, the token's SANs and the NAME's SPIFFE ID. A CSR that
-//! asks for nothing is fine: the leaf always gets exactly the token's NAME
-//! and SANs (plus the SPIFFE ID), both EKUs, [`crate::DEFAULT_LEAF_VALIDITY`],
-//! and the CSR's public key. The store has no way to read a token without
-//! consuming it, so a CSR that asks for a name the token does not allow
-//! spends the token: the holder asked for more than it was given.
+//! signature, no CA request, a supported key), then the stored token (known,
+//! unused, unexpired), then the names the CSR asks for (its SANs and subject
+//! CNs) must all be among the token's: the NAME, the token's SANs and the
+//! NAME's SPIFFE ID; then the NAME must have no active leaf. None of these
+//! refusals spends the token. A CSR that asks for nothing is fine: the leaf
+//! always gets exactly the token's NAME and SANs (plus the SPIFFE ID), both
+//! EKUs, [`crate::DEFAULT_LEAF_VALIDITY`], and the CSR's public key. The
+//! leaf is signed, then the token is consumed together with the leaf's
+//! record in one atomic commit of the store: of concurrent requests for one
+//! token, on any number of servers, exactly one succeeds (the others get
+//! "already used"), and a token is never spent without its certificate
+//! being recorded.
 //!
 //! Renewal ([`Ca::renew_with_csr`]): the caller proved, in the TLS
 //! handshake, that it holds the key of a leaf chaining to one of our roots.
@@ -229,14 +231,19 @@ impl Ca {
         let name: Name = stored.name.parse()?;
         let allowed = self.allowed_for(&name, &stored.sans);
         check_requested(&name, &allowed, csr.sans(), &subject_cns)?;
-        self.check_no_active_leaf(&name, now)?;
-        let record = match self.store().consume_token(&hash, now)? {
-            TokenUse::Consumed(record) => record,
-            other => return Err(token_refused(other)),
-        };
+        if let Err(in_use) = self.check_no_active_leaf(&name, now) {
+            // The active leaf may be the one a concurrent request just got
+            // with this very token: then the answer is "token used".
+            return Err(match self.store().get_token(&hash)? {
+                Some(now_stored) if now_stored.used.is_some() => {
+                    token_refused(TokenUse::AlreadyUsed(now_stored))
+                }
+                _ => in_use,
+            });
+        }
         let request = LeafRequest {
             name,
-            extra_sans: token_sans(&record),
+            extra_sans: token_sans(&stored),
             profile: Profile::Both,
             key: LeafKey::Csr(Box::new(csr)),
             validity: DEFAULT_LEAF_VALIDITY,
@@ -244,7 +251,17 @@ impl Ca {
         request.check()?;
         self.check_issuer_not_revoked()?;
         let leaf = self.sign_leaf(&request, now)?;
-        self.store().insert(std::slice::from_ref(&leaf.record))?;
+        // The token is consumed together with the record of its
+        // certificate, in one commit: of concurrent requests with one token
+        // exactly one gets here, and a token is never spent without its
+        // certificate being recorded.
+        match self
+            .store()
+            .consume_token_and_insert(&hash, now, &leaf.record)?
+        {
+            TokenUse::Consumed(_) => {}
+            other => return Err(token_refused(other)),
+        }
         Ok(leaf)
     }
 

@@ -4,7 +4,7 @@
 //! 256 bits). The ledger keeps only its SHA-256 ([`TokenRecord::hash`]), with
 //! the name and SANs it allows and its expiry; whoever reads the ledger
 //! cannot enrol. A token is consumed by one atomic step of the store
-//! ([`crate::store::Store::consume_token`]), so it enrols once, also when
+//! ([`crate::store::Store::consume_token_and_insert`]), so it enrols once, also when
 //! several servers race on one database.
 
 use std::time::Duration;

@@ -105,6 +105,19 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// processes sharing the store) exactly one gets `Consumed`.
     fn consume_token(&self, hash: &str, now: time::OffsetDateTime) -> Result<TokenUse, StoreError>;
 
+    /// Enrolment in one atomic, durable step: consumes the token exactly as
+    /// [`Store::consume_token`] does and, with it, inserts the (unrevoked)
+    /// record `new` of the certificate issued for it. When the token cannot
+    /// be consumed, or `new`'s serial exists ([`StoreError::SerialExists`]),
+    /// nothing changes: a token is never spent without its certificate
+    /// being recorded, and one commit costs one flush.
+    fn consume_token_and_insert(
+        &self,
+        hash: &str,
+        now: time::OffsetDateTime,
+        new: &CertRecord,
+    ) -> Result<TokenUse, StoreError>;
+
     /// Durably inserts new records (see [`Store::commit`]).
     fn insert(&self, new: &[CertRecord]) -> Result<(), StoreError> {
         self.commit(new, &[])
@@ -283,6 +296,31 @@ pub mod contract {
             store.consume_token("bb", later).unwrap(),
             TokenUse::Expired(token("bb", 1))
         );
+        // Consuming with a record: both or neither.
+        store.put_token(&token("dd", 60)).unwrap();
+        let enrolled = sample("svc-t");
+        let mut used = token("dd", 60);
+        used.used = Some(now);
+        assert_eq!(
+            store
+                .consume_token_and_insert("dd", now, &enrolled)
+                .unwrap(),
+            TokenUse::Consumed(used.clone())
+        );
+        assert!(store.contains(&enrolled.serial).unwrap());
+        assert_eq!(store.by_name("svc-t").unwrap().len(), 1);
+        let again = sample("svc-t");
+        assert_eq!(
+            store.consume_token_and_insert("dd", now, &again).unwrap(),
+            TokenUse::AlreadyUsed(used)
+        );
+        assert!(!store.contains(&again.serial).unwrap());
+        store.put_token(&token("ee", 60)).unwrap();
+        let err = store
+            .consume_token_and_insert("ee", now, &enrolled)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::SerialExists(_)), "{err}");
+        assert_eq!(store.get_token("ee").unwrap().unwrap().used, None);
         store.put_token(&token("cc", 60)).unwrap();
         Written {
             a_issuer: a.issuer_serial,
@@ -300,7 +338,7 @@ pub mod contract {
             vec![(w.a.clone(), revocation())]
         );
         assert!(store.contains(&w.b).unwrap());
-        assert_eq!(store.all().unwrap().len(), 4);
+        assert_eq!(store.all().unwrap().len(), 5);
         assert_eq!(store.crl_number(&w.issuer).unwrap(), Some(2));
         assert_eq!(store.next_crl_number(&w.issuer).unwrap(), 3);
         // A token consumed before the reopen stays used; an unused one works.

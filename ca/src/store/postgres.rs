@@ -77,6 +77,12 @@ const MIGRATION_LOCK: i64 = 0x6d69_6e69_6361_0001;
 /// The schema migrations, in order: (version, SQL).
 const MIGRATIONS: &[(i64, &str)] = &[(1, include_str!("../../migrations/0001_ledger.sql"))];
 
+/// Consumes a usable token ($1 hash, $2 now in Unix seconds): one row
+/// back exactly when this statement consumed it.
+const CONSUME_TOKEN: &str = "UPDATE tokens SET used = $2
+     WHERE hash = $1 AND used IS NULL AND expires > $2
+     RETURNING record::text";
+
 const INSERT_CERT: &str =
     "INSERT INTO certificates (serial, name_lower, issuer_serial, status, record)
      VALUES ($1, $2, $3, $4, $5::text::jsonb)
@@ -449,6 +455,22 @@ impl PostgresStore {
         .map_err(self.err(what))
     }
 
+    /// Why a token was not consumed. A row that is there is used or
+    /// expired (once used it stays used; once expired it stays expired).
+    fn token_refusal(
+        &self,
+        conn: &mut Lent<'_>,
+        hash: &str,
+        now: time::OffsetDateTime,
+    ) -> Result<TokenUse, StoreError> {
+        match self.token(conn, hash)? {
+            None => Ok(TokenUse::Unknown),
+            Some(record) => Ok(record
+                .refusal_at(now)
+                .unwrap_or(TokenUse::AlreadyUsed(record))),
+        }
+    }
+
     fn token(&self, conn: &mut Lent<'_>, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
         let st = conn.prepare("SELECT record::text, used FROM tokens WHERE hash = $1")?;
         let row = conn
@@ -598,16 +620,44 @@ impl Store for PostgresStore {
         self.token(&mut conn, hash)
     }
 
+    fn consume_token_and_insert(
+        &self,
+        hash: &str,
+        now: time::OffsetDateTime,
+        new: &CertRecord,
+    ) -> Result<TokenUse, StoreError> {
+        let mut conn = self.lend()?;
+        let consume = conn.prepare(CONSUME_TOKEN)?;
+        let insert = conn.prepare(INSERT_CERT)?;
+        let secs = now.unix_timestamp();
+        let mut tx = conn
+            .client()?
+            .transaction()
+            .map_err(self.err("cannot begin a transaction"))?;
+        // Dropping `tx` before `commit` rolls everything back.
+        let row = tx
+            .query_opt(&consume, &[&hash as &(dyn ToSql + Sync), &secs])
+            .map_err(self.err("cannot consume a token"))?;
+        let Some(row) = row else {
+            drop(tx);
+            return self.token_refusal(&mut conn, hash, now);
+        };
+        if self.write(&mut tx, &insert, new, "cannot insert a certificate")? != 1 {
+            return Err(StoreError::SerialExists(new.serial.to_hex()));
+        }
+        tx.commit().map_err(self.err("cannot commit"))?;
+        let json: String = row.get(0);
+        let mut record = decode_token(hash, &json)?;
+        record.used = Some(now);
+        Ok(TokenUse::Consumed(record))
+    }
+
     fn consume_token(&self, hash: &str, now: time::OffsetDateTime) -> Result<TokenUse, StoreError> {
         let mut conn = self.lend()?;
         // Expiry is whole seconds: `now >= expires` exactly when
         // `floor(now) >= expires`.
         let secs = now.unix_timestamp();
-        let st = conn.prepare(
-            "UPDATE tokens SET used = $2
-             WHERE hash = $1 AND used IS NULL AND expires > $2
-             RETURNING record::text",
-        )?;
+        let st = conn.prepare(CONSUME_TOKEN)?;
         let row = conn
             .client()?
             .query_opt(&st, &[&hash as &(dyn ToSql + Sync), &secs])
@@ -618,14 +668,7 @@ impl Store for PostgresStore {
             record.used = Some(now);
             return Ok(TokenUse::Consumed(record));
         }
-        // Not consumed: say why. A row that is there is used or expired
-        // (once used it stays used; once expired it stays expired).
-        match self.token(&mut conn, hash)? {
-            None => Ok(TokenUse::Unknown),
-            Some(record) => Ok(record
-                .refusal_at(now)
-                .unwrap_or(TokenUse::AlreadyUsed(record))),
-        }
+        self.token_refusal(&mut conn, hash, now)
     }
 
     fn engine(&self) -> Engine {

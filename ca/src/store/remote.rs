@@ -69,6 +69,13 @@ enum Request {
     GetToken {
         hash: String,
     },
+    ConsumeTokenAndInsert {
+        hash: String,
+        /// Unix seconds and nanoseconds of `now`.
+        secs: i64,
+        nanos: u32,
+        new: Box<CertRecord>,
+    },
     ConsumeToken {
         hash: String,
         /// Unix seconds and nanoseconds of `now`.
@@ -315,6 +322,21 @@ impl Store for RemoteStore {
         })
     }
 
+    fn consume_token_and_insert(
+        &self,
+        hash: &str,
+        now: time::OffsetDateTime,
+        new: &CertRecord,
+    ) -> Result<TokenUse, StoreError> {
+        let used: WireTokenUse = self.call(&Request::ConsumeTokenAndInsert {
+            hash: hash.to_string(),
+            secs: now.unix_timestamp(),
+            nanos: now.nanosecond(),
+            new: Box::new(new.clone()),
+        })?;
+        Ok(used.into())
+    }
+
     fn consume_token(&self, hash: &str, now: time::OffsetDateTime) -> Result<TokenUse, StoreError> {
         let used: WireTokenUse = self.call(&Request::ConsumeToken {
             hash: hash.to_string(),
@@ -340,6 +362,14 @@ fn answer<T: Serialize>(
     out.flush()
 }
 
+/// The instant a client sent as Unix seconds and nanoseconds.
+fn wire_time(secs: i64, nanos: u32) -> Result<time::OffsetDateTime, StoreError> {
+    time::OffsetDateTime::from_unix_timestamp(secs)
+        .ok()
+        .and_then(|t| t.replace_nanosecond(nanos).ok())
+        .ok_or_else(|| StoreError::Remote("invalid time in a token request".into()))
+}
+
 fn dispatch(store: &dyn Store, request: Request, out: &mut impl Write) -> std::io::Result<()> {
     match request {
         Request::Commit { new, updated } => answer(out, store.commit(&new, &updated)),
@@ -351,18 +381,23 @@ fn dispatch(store: &dyn Store, request: Request, out: &mut impl Write) -> std::i
         Request::RevokedBy { issuer } => answer(out, store.revoked_by(&issuer)),
         Request::PutToken { token } => answer(out, store.put_token(&token)),
         Request::GetToken { hash } => answer(out, store.get_token(&hash)),
-        Request::ConsumeToken { hash, secs, nanos } => {
-            let now = time::OffsetDateTime::from_unix_timestamp(secs)
-                .ok()
-                .and_then(|t| t.replace_nanosecond(nanos).ok());
-            match now {
-                Some(now) => answer(out, store.consume_token(&hash, now).map(WireTokenUse::from)),
-                None => answer::<()>(
-                    out,
-                    Err(StoreError::Remote("consume_token: invalid time".into())),
-                ),
-            }
-        }
+        Request::ConsumeToken { hash, secs, nanos } => answer(
+            out,
+            wire_time(secs, nanos)
+                .and_then(|now| store.consume_token(&hash, now))
+                .map(WireTokenUse::from),
+        ),
+        Request::ConsumeTokenAndInsert {
+            hash,
+            secs,
+            nanos,
+            new,
+        } => answer(
+            out,
+            wire_time(secs, nanos)
+                .and_then(|now| store.consume_token_and_insert(&hash, now, &new))
+                .map(WireTokenUse::from),
+        ),
     }
 }
 

@@ -351,6 +351,54 @@ impl Store for SledStore {
             .transpose()
     }
 
+    fn consume_token_and_insert(
+        &self,
+        hash: &str,
+        now: time::OffsetDateTime,
+        new: &CertRecord,
+    ) -> Result<TokenUse, StoreError> {
+        use sled::transaction::{ConflictableTransactionError, TransactionError};
+        let tk = key(TOKEN, hash.as_bytes());
+        let ck = key(RECORD, new.serial.as_bytes());
+        let mut nk = name_prefix(&new.name);
+        nk.extend_from_slice(new.serial.as_bytes());
+        let cert = serde_json::to_vec(new).map_err(StoreError::Encode)?;
+        let abort = ConflictableTransactionError::Abort;
+        let outcome = self.db.transaction(|tx| {
+            let Some(old) = tx.get(&tk)? else {
+                return Ok(TokenUse::Unknown);
+            };
+            let record: TokenRecord = serde_json::from_slice(&old).map_err(|source| {
+                abort(StoreError::Corrupt {
+                    key: String::from_utf8_lossy(&tk).into_owned(),
+                    source,
+                })
+            })?;
+            if let Some(refusal) = record.refusal_at(now) {
+                return Ok(refusal);
+            }
+            if tx.get(&ck)?.is_some() {
+                return Err(abort(StoreError::SerialExists(new.serial.to_hex())));
+            }
+            let mut used = record;
+            used.used = Some(now);
+            let v = serde_json::to_vec(&used).map_err(|e| abort(StoreError::Encode(e)))?;
+            tx.insert(tk.as_slice(), v)?;
+            tx.insert(ck.as_slice(), cert.as_slice())?;
+            tx.insert(nk.as_slice(), &[] as &[u8])?;
+            Ok(TokenUse::Consumed(used))
+        });
+        let outcome = match outcome {
+            Ok(outcome) => outcome,
+            Err(TransactionError::Abort(e)) => return Err(e),
+            Err(TransactionError::Storage(e)) => return Err(self.sled_err()(e)),
+        };
+        if matches!(outcome, TokenUse::Consumed(_)) {
+            self.flush()?;
+        }
+        Ok(outcome)
+    }
+
     fn consume_token(&self, hash: &str, now: time::OffsetDateTime) -> Result<TokenUse, StoreError> {
         let k = key(TOKEN, hash.as_bytes());
         loop {
