@@ -7,7 +7,7 @@
 //! never files of an unrecorded certificate.
 
 use std::collections::HashSet;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::time::Duration;
 
 use minica_pki::atomic::{FileMode, StagedFile};
@@ -104,38 +104,16 @@ pub enum Overwrite {
     Replace,
 }
 
-/// The files of a leaf in an output directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct LeafFiles {
-    /// `cert.pem`: the leaf.
-    pub cert: PathBuf,
-    /// `chain.pem`: leaf + intermediate.
-    pub chain: PathBuf,
-    /// `key.pem`: the private key, PKCS#8, 0600.
-    pub key: PathBuf,
-    /// `ca.pem`: the trust bundle.
-    pub ca: PathBuf,
-}
+/// The files of a leaf in an output directory (`minica issue`'s layout).
+pub type LeafFiles = minica_pki::files::IdentityFiles;
 
-impl LeafFiles {
-    /// The file names in `dir`.
-    pub fn in_dir(dir: &Path) -> Self {
-        LeafFiles {
-            cert: dir.join("cert.pem"),
-            chain: dir.join("chain.pem"),
-            key: dir.join("key.pem"),
-            ca: dir.join("ca.pem"),
-        }
-    }
-
-    /// Refuses (naming the first one) when any of the files exists.
-    pub fn check_absent(&self) -> Result<(), Error> {
-        for path in [&self.cert, &self.chain, &self.key, &self.ca] {
-            if path.symlink_metadata().is_ok() {
-                return Err(Error::OutputExists { path: path.clone() });
-            }
-        }
-        Ok(())
+/// Refuses (naming the first one) when any of `files` exists.
+pub fn check_absent(files: &LeafFiles) -> Result<(), Error> {
+    match files.first_existing() {
+        Some(path) => Err(Error::OutputExists {
+            path: path.to_path_buf(),
+        }),
+        None => Ok(()),
     }
 }
 
@@ -177,7 +155,7 @@ impl Ca {
         let now = OffsetDateTime::now_utc();
         self.check_names_free(std::iter::once(&request.name), now)?;
         if overwrite == Overwrite::Refuse {
-            files.check_absent()?;
+            check_absent(&files)?;
         }
         let leaf = self.sign_leaf(request, now)?;
         minica_pki::atomic::create_private_dir(dir)?;

@@ -83,7 +83,9 @@ pub use ca::{
 pub use csr::Csr;
 pub use error::{CaFileError, CsrError, Error, NameError, StoreError, ValidityError};
 pub use home::{CaHome, DEFAULT_LOCK_TIMEOUT, SERVE_SOCKET};
-pub use issue::{IssuedLeaf, LeafFiles, LeafKey, LeafRequest, Overwrite, DEFAULT_LEAF_VALIDITY};
+pub use issue::{
+    check_absent, IssuedLeaf, LeafFiles, LeafKey, LeafRequest, Overwrite, DEFAULT_LEAF_VALIDITY,
+};
 pub use key::{KeyType, PrivateKey};
 pub use name::{Name, San};
 pub use params::BACKDATE;

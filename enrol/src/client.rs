@@ -21,7 +21,7 @@ use rustls::client::danger::ServerCertVerifier;
 use rustls::client::WebPkiServerVerifier;
 use rustls::crypto::CryptoProvider;
 use rustls::{ClientConfig, RootCertStore};
-use rustls_pki_types::{CertificateDer, PrivateKeyDer, UnixTime};
+use rustls_pki_types::{CertificateDer, UnixTime};
 use tokio::net::TcpStream;
 use tokio_rustls::TlsConnector;
 
@@ -42,23 +42,7 @@ pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
 /// a CRL of ten thousand entries about 400 KiB.
 pub const MAX_RESPONSE_BYTES: usize = 1024 * 1024;
 
-/// A client certificate chain and key, presented for renewal (mutual TLS).
-/// Its `Debug` never shows the key.
-pub struct ClientIdentity {
-    /// The chain, leaf first.
-    pub chain: Vec<CertificateDer<'static>>,
-    /// The private key.
-    pub key: PrivateKeyDer<'static>,
-}
-
-impl std::fmt::Debug for ClientIdentity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientIdentity")
-            .field("chain", &self.chain.len())
-            .field("key", &"[elided]")
-            .finish()
-    }
-}
+pub use minica_pki::files::ClientIdentity;
 
 /// A client of one `minica serve`, with the roots it trusts.
 #[derive(Debug, Clone)]

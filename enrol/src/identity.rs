@@ -17,41 +17,16 @@ use crate::csr::San;
 use crate::error::{Error, IdentityError};
 use crate::trust::CaUrl;
 
-/// The files of an identity directory.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct IdentityFiles {
-    /// `cert.pem`: the leaf.
-    pub cert: PathBuf,
-    /// `chain.pem`: the leaf and the intermediates.
-    pub chain: PathBuf,
-    /// `key.pem`: the private key, PKCS#8, 0600.
-    pub key: PathBuf,
-    /// `ca.pem`: the trust bundle (roots).
-    pub ca: PathBuf,
-}
+pub use minica_pki::files::IdentityFiles;
 
-impl IdentityFiles {
-    /// The file names in `dir`.
-    pub fn in_dir(dir: &Path) -> Self {
-        IdentityFiles {
-            cert: dir.join("cert.pem"),
-            chain: dir.join("chain.pem"),
-            key: dir.join("key.pem"),
-            ca: dir.join("ca.pem"),
-        }
-    }
-
-    /// Refuses (naming the first one) when any of the files exists.
-    pub fn check_absent(&self) -> Result<(), Error> {
-        for path in [&self.cert, &self.chain, &self.key, &self.ca] {
-            if path.symlink_metadata().is_ok() {
-                return Err(Error::Identity {
-                    path: path.clone(),
-                    reason: IdentityError::Exists,
-                });
-            }
-        }
-        Ok(())
+/// Refuses (naming the first one) when any of `files` exists.
+pub fn check_absent(files: &IdentityFiles) -> Result<(), Error> {
+    match files.first_existing() {
+        Some(path) => Err(Error::Identity {
+            path: path.to_path_buf(),
+            reason: IdentityError::Exists,
+        }),
+        None => Ok(()),
     }
 }
 
@@ -464,7 +439,7 @@ pub fn write_identity(
 ) -> Result<(), Error> {
     let files = IdentityFiles::in_dir(dir);
     if overwrite == Overwrite::Refuse {
-        files.check_absent()?;
+        check_absent(&files)?;
     }
     create_private_dir(dir)?;
     let staged = write_order(&files, issued, key_pem)

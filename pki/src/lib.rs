@@ -27,6 +27,7 @@
 
 pub mod atomic;
 pub mod duration;
+pub mod files;
 pub mod identity;
 pub mod keygen;
 pub mod pem;

@@ -13,7 +13,7 @@ use rustls::client::{
     ClientSessionMemoryCache, ClientSessionStore, ResolvesClientCert, Tls12ClientSessionValue,
     Tls13ClientSessionValue,
 };
-use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
+use rustls::pki_types::{CertificateDer, ServerName};
 use rustls::sign::CertifiedKey;
 use rustls::{ClientConfig, ClientConnection, NamedGroup, SignatureScheme};
 
@@ -123,22 +123,7 @@ impl ClientSessionStore for RecordingStore {
     }
 }
 
-/// The client identity to present when asked.
-pub struct ClientIdentity {
-    /// The certificate chain, leaf first.
-    pub chain: Vec<CertificateDer<'static>>,
-    /// Its private key.
-    pub key: PrivateKeyDer<'static>,
-}
-
-impl std::fmt::Debug for ClientIdentity {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ClientIdentity")
-            .field("chain", &self.chain.len())
-            .field("key", &"[elided]")
-            .finish()
-    }
-}
+pub use minica_pki::files::ClientIdentity;
 
 /// Which TLS versions to offer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -360,15 +345,5 @@ mod tests {
         assert!(!looks_like_tls(b"HTTP/1.1 400 Bad Request"));
         assert!(!looks_like_tls(&[0x5b, 0, 0, 0, 10]));
         assert!(!looks_like_tls(b"SSH-2.0"));
-    }
-
-    #[test]
-    fn the_identity_key_is_never_printed() {
-        let id = ClientIdentity {
-            chain: vec![],
-            key: PrivateKeyDer::Pkcs8(vec![1, 2, 3].into()),
-        };
-        assert!(format!("{id:?}").contains("[elided]"));
-        assert!(!format!("{id:?}").contains("1, 2, 3"));
     }
 }

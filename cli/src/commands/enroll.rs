@@ -4,7 +4,7 @@
 use std::path::PathBuf;
 
 use anyhow::{bail, Context as _};
-use minica_enrol::identity::{write_identity, IdentityFiles, Overwrite};
+use minica_enrol::identity::{check_absent, write_identity, IdentityFiles, Overwrite};
 use minica_enrol::trust::Trust;
 use minica_enrol::{EnrollOptions, Obtained};
 
@@ -22,7 +22,7 @@ pub(crate) fn run(args: &EnrollArgs) -> anyhow::Result<ExitStatus> {
     let overwrite = if args.force {
         Overwrite::Replace
     } else {
-        IdentityFiles::in_dir(&out).check_absent()?;
+        check_absent(&IdentityFiles::in_dir(&out))?;
         Overwrite::Refuse
     };
     let trust = match (&args.ca_bundle, args.root_fingerprint) {

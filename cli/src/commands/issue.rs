@@ -51,7 +51,7 @@ pub(crate) fn run(globals: &Globals, args: &IssueArgs) -> anyhow::Result<ExitSta
         // checks first whether NAME already has a certificate (the likelier
         // mistake, with the `minica renew` hint), then the files.
         if !globals.home.has_ca() {
-            LeafFiles::in_dir(&out).check_absent()?;
+            minica_ca::check_absent(&LeafFiles::in_dir(&out))?;
         }
         Overwrite::Refuse
     };
