@@ -15,7 +15,7 @@ use crate::lock::HomeLock;
 use crate::params;
 use crate::record::{CertKind, CertRecord, Status};
 use crate::serial::Serial;
-use crate::store::{Engine, SledStore, Store};
+use crate::store::{Engine, RedbStore, Store};
 
 /// Default trust domain of SPIFFE IDs.
 pub const DEFAULT_TRUST_DOMAIN: &str = "minica.internal";
@@ -228,7 +228,7 @@ impl CaCert {
 /// Two ways to hold a home:
 /// - **exclusive** ([`Ca::open`], [`Ca::init`], [`Ca::open_or_init`],
 ///   [`Ca::open_with_store`]): the home's `lock` is held for the lifetime of
-///   the `Ca`; the embedded sled ledger needs this (one process at a time).
+///   the `Ca`; the embedded ledger needs this (one process at a time).
 /// - **shared** ([`Ca::open_shared`]): the home's files are only read; the
 ///   ledger is a store that serialises concurrent writers itself (PostgreSQL,
 ///   or [`crate::store::RemoteStore`] forwarding to the process that holds
@@ -252,7 +252,7 @@ pub struct Ca {
 }
 
 impl Ca {
-    /// Creates a CA in `home` (with the sled ledger in `home/ledger`).
+    /// Creates a CA in `home` (with the embedded ledger in `home/ledger.redb`).
     /// Refuses with [`Error::CaExists`] when one is there.
     pub fn init(home: &CaHome, options: &InitOptions) -> Result<Ca, Error> {
         options.validate()?;
@@ -262,11 +262,11 @@ impl Ca {
                 home: home.dir().to_path_buf(),
             });
         }
-        let store = open_sled(home)?;
+        let store = open_embedded(home)?;
         Self::create(home, options, store, Some(lock))
     }
 
-    /// Opens the CA in `home` (with the sled ledger), waiting for another
+    /// Opens the CA in `home` (with the embedded ledger), waiting for another
     /// process's lock up to the home's lock timeout.
     pub fn open(home: &CaHome) -> Result<Ca, Error> {
         no_ca_unless(home)?;
@@ -276,10 +276,10 @@ impl Ca {
                 home: home.dir().to_path_buf(),
             });
         }
-        // Before sled creates a ledger directory in a home whose ledger is
+        // Before redb creates a ledger file in a home whose ledger is
         // elsewhere.
         check_engine(home, &read_config(home)?, Engine::Embedded)?;
-        let store = open_sled(home)?;
+        let store = open_embedded(home)?;
         Self::load(home, store, Some(lock))
     }
 
@@ -291,7 +291,7 @@ impl Ca {
         if home.has_ca() {
             check_engine(home, &read_config(home)?, Engine::Embedded)?;
         }
-        let store = open_sled(home)?;
+        let store = open_embedded(home)?;
         if home.has_ca() {
             Ok((Self::load(home, store, Some(lock))?, Opened::Existing))
         } else {
@@ -318,7 +318,7 @@ impl Ca {
     /// without holding the home's lock, with a ledger that serialises
     /// concurrent writers itself (PostgreSQL, or a
     /// [`crate::store::RemoteStore`] to a running `minica serve`). Never use
-    /// it with a [`crate::store::SledStore`]: sled needs the lock.
+    /// it with a [`crate::store::RedbStore`]: it needs the lock.
     pub fn open_shared(home: &CaHome, store: Box<dyn Store>) -> Result<Ca, Error> {
         no_ca_unless(home)?;
         Self::load(home, store, None)
@@ -572,8 +572,14 @@ fn lock(home: &CaHome) -> Result<HomeLock, Error> {
     HomeLock::acquire(&home.lock_path(), home.lock_timeout())
 }
 
-fn open_sled(home: &CaHome) -> Result<Box<dyn Store>, Error> {
-    Ok(Box::new(SledStore::open(&home.ledger_path())?))
+/// Opens the embedded ledger, first importing the sled ledger of an
+/// earlier version if the home has one and no redb ledger yet.
+fn open_embedded(home: &CaHome) -> Result<Box<dyn Store>, Error> {
+    let path = home.ledger_path();
+    if let Some(sled) = crate::store::pending_sled_import(&home.sled_ledger_path(), &path) {
+        crate::store::import_sled_ledger(&sled, &path)?;
+    }
+    Ok(Box::new(RedbStore::open(&path)?))
 }
 
 #[cfg(test)]
@@ -690,11 +696,11 @@ mod tests {
         );
     }
 
-    /// A sled ledger served on a socket by a thread: a store that several
+    /// An embedded ledger served on a socket by a thread: a store that several
     /// `Ca`s in shared mode can use at once, as with `minica serve`.
     fn served_ledger(dir: &Path) -> std::path::PathBuf {
         use std::sync::Arc;
-        let store = Arc::new(SledStore::open(&dir.join("shared-ledger")).unwrap());
+        let store = Arc::new(RedbStore::open(&dir.join("shared-ledger.redb")).unwrap());
         let sock = dir.join("test.sock");
         let listener = crate::store::bind_private(&sock).unwrap();
         std::thread::spawn(move || {

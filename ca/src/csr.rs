@@ -43,7 +43,7 @@ impl Csr {
             minica_pki::pem::pem_sections(path, bytes)?
                 .into_iter()
                 .find(|(kind, _)| *kind == SectionKind::Csr)
-                .map(|(_, der)| der)
+                .map(|(_, mut der)| std::mem::take(&mut *der))
                 .ok_or_else(|| fail(CsrError::NotACsr))?
         } else {
             bytes.to_vec()

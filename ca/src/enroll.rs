@@ -425,7 +425,7 @@ fn parse_request_csr(bytes: &[u8]) -> Result<(Csr, Vec<String>), EnrollError> {
             .map_err(|e| EnrollError::BadCsr(e.into()))?
             .into_iter()
             .find(|(kind, _)| *kind == SectionKind::Csr)
-            .map(|(_, der)| der)
+            .map(|(_, mut der)| std::mem::take(&mut *der))
             .unwrap_or_default()
     } else {
         bytes.to_vec()

@@ -336,14 +336,32 @@ pub enum CsrError {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// The sled engine failed.
+    /// The embedded (redb) ledger failed.
     #[error("{}: {source}", path.display())]
+    Redb {
+        /// The ledger file.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: redb::Error,
+    },
+    /// A sled ledger of an earlier version could not be read for import.
+    #[error("{}: cannot import this sled ledger of an earlier minica: {source}", path.display())]
     Sled {
-        /// The ledger directory.
+        /// The sled ledger directory.
         path: PathBuf,
         /// The cause.
         #[source]
         source: sled::Error,
+    },
+    /// A file operation of the sled import failed.
+    #[error("{}: {source}", path.display())]
+    LegacyIo {
+        /// The file or directory.
+        path: PathBuf,
+        /// The cause.
+        #[source]
+        source: std::io::Error,
     },
     /// A stored record could not be decoded.
     #[error("record {key:?} is damaged: {source}")]

@@ -32,6 +32,7 @@ use minica_pki::atomic::FileMode;
 use rustls_pki_types::CertificateDer;
 use x509_parser::extensions::GeneralName;
 use x509_parser::prelude::{FromDer, X509Certificate};
+use zeroize::Zeroizing;
 
 use crate::name::Name;
 use crate::serial::Serial;
@@ -237,7 +238,7 @@ pub struct Identity {
     pub chain: Vec<CertificateDer<'static>>,
     /// `ca.pem`: the roots.
     pub roots: Vec<CertificateDer<'static>>,
-    key_pkcs8: Vec<u8>,
+    key_pkcs8: Zeroizing<Vec<u8>>,
 }
 
 impl fmt::Debug for Identity {
@@ -325,9 +326,11 @@ impl Identity {
         if !files.key.exists() {
             return Err(identity_err(&files.key, IdentityError::NoKey));
         }
-        let bytes = minica_pki::pem::read_file(&files.key)?;
-        let key_pkcs8 = match minica_pki::pem::parse_private_key(&files.key, &bytes)? {
-            rustls_pki_types::PrivateKeyDer::Pkcs8(k) => k.secret_pkcs8_der().to_vec(),
+        let bytes = minica_pki::pem::read_secret_file(&files.key)?;
+        let key_pkcs8 = match &*minica_pki::pem::parse_private_key(&files.key, &bytes)? {
+            rustls_pki_types::PrivateKeyDer::Pkcs8(k) => {
+                Zeroizing::new(k.secret_pkcs8_der().to_vec())
+            }
             _ => return Err(identity_err(&files.key, IdentityError::NotPkcs8)),
         };
         let key = crate::key::PrivateKey::from_file_bytes(&files.key, &bytes)
@@ -385,8 +388,8 @@ impl Identity {
         pem_all(&self.chain)
     }
 
-    fn key_pem(&self) -> String {
-        minica_pki::pem::encode_pem("PRIVATE KEY", &self.key_pkcs8)
+    fn key_pem(&self) -> Zeroizing<String> {
+        minica_pki::pem::encode_pkcs8_pem(&self.key_pkcs8)
     }
 }
 
@@ -397,12 +400,13 @@ fn pem_all(certs: &[CertificateDer<'_>]) -> String {
         .collect()
 }
 
-/// One file of an export: where, what, and who may read it.
+/// One file of an export: where, what, and who may read it. Its content is
+/// wiped when dropped (a key file's is the key).
 pub struct OutFile {
     /// Its path.
     pub path: PathBuf,
     /// Its content.
-    pub bytes: Vec<u8>,
+    pub bytes: Zeroizing<Vec<u8>>,
     /// Its mode (keys: [`FileMode::Private`]).
     pub mode: FileMode,
 }
@@ -507,34 +511,37 @@ impl MysqlExport<'_> {
     /// Every file of the export, `my.cnf` last.
     pub fn files(&self) -> Vec<OutFile> {
         let id = self.identity;
-        let file = |name: &str, bytes: String, mode| OutFile {
+        // The text moves (no copy) from one wiped-on-drop buffer to the next.
+        let file = |name: &str, mut text: Zeroizing<String>, mode| OutFile {
             path: self.dir.join(name),
-            bytes: bytes.into_bytes(),
+            bytes: Zeroizing::new(std::mem::take(&mut *text).into_bytes()),
             mode,
         };
+        let public = |name: &str, text: String| file(name, Zeroizing::new(text), FileMode::Public);
         // The roots, then the intermediate(s): a peer that sends only its
         // leaf still gets a path to the root.
         let mut trust = pem_all(&id.roots);
         trust += &pem_all(id.chain.get(1..).unwrap_or_default());
-        let mut out = vec![file("ca-cert.pem", trust, FileMode::Public)];
+        let mut out = vec![public("ca-cert.pem", trust)];
         if self.role.server() {
-            out.push(file("server-cert.pem", id.chain_pem(), FileMode::Public));
+            out.push(public("server-cert.pem", id.chain_pem()));
             out.push(file("server-key.pem", id.key_pem(), FileMode::Private));
         }
         if self.role.client() {
-            out.push(file("client-cert.pem", id.chain_pem(), FileMode::Public));
+            out.push(public("client-cert.pem", id.chain_pem()));
             out.push(file("client-key.pem", id.key_pem(), FileMode::Private));
         }
         if let (Some(crls), true) = (&self.crls_pem, self.role.server()) {
-            out.push(file("crl.pem", crls.clone(), FileMode::Public));
+            out.push(public("crl.pem", crls.clone()));
         }
-        out.push(file("my.cnf", self.my_cnf(), FileMode::Public));
+        out.push(public("my.cnf", self.my_cnf()));
         out
     }
 }
 
-/// A password read from `--password-file`. Its `Debug` elides it.
-pub struct Password(String);
+/// A password read from `--password-file`. Its `Debug` elides it; it is
+/// wiped when dropped (so is the file's content read for it).
+pub struct Password(Zeroizing<String>);
 
 impl fmt::Debug for Password {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
@@ -546,7 +553,7 @@ impl Password {
     /// Reads the first line of `path` (without its line ending); an empty
     /// one is refused.
     pub fn read(path: &Path) -> Result<Password, ExportError> {
-        let bytes = minica_pki::pem::read_file(path)?;
+        let bytes = minica_pki::pem::read_secret_file(path)?;
         let bad = |reason| ExportError::Password {
             path: path.to_path_buf(),
             reason,
@@ -557,7 +564,7 @@ impl Password {
         if text.is_empty() {
             return Err(bad(PasswordError::Empty));
         }
-        Ok(Password(text.to_string()))
+        Ok(Password(Zeroizing::new(text.to_string())))
     }
 }
 
@@ -580,6 +587,8 @@ pub fn pkcs12(
         .map(|c| Certificate::from_der(c))
         .collect::<Result<Vec<_>, _>>()
         .map_err(ExportError::Pkcs12)?;
+    // p12-keystore keeps its own copy of the key (and derives keys from the
+    // password) in buffers it does not wipe: see docs/SECURITY.md.
     let key = PrivateKey::from_der(&identity.key_pkcs8).map_err(ExportError::Pkcs12)?;
     // localKeyId pairs the key with its certificate: the leaf's SHA-256.
     let key_id = ring::digest::digest(&ring::digest::SHA256, &identity.chain[0]);
@@ -713,7 +722,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let (_ca, dir) = issued(tmp.path(), "app", Profile::Client);
         let id = Identity::load(&dir, &"app".parse().unwrap()).unwrap();
-        let pw = Password("pw".into());
+        let pw = Password(Zeroizing::new("pw".into()));
         let der = pkcs12(&id, "app", &pw).unwrap();
         let store = p12_keystore::KeyStore::from_pkcs12(
             &der,
@@ -739,7 +748,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let p = tmp.path().join("pw");
         std::fs::write(&p, "s3cret\r\nignored\n").unwrap();
-        assert_eq!(Password::read(&p).unwrap().0, "s3cret");
+        assert_eq!(Password::read(&p).unwrap().0.as_str(), "s3cret");
         assert_eq!(
             format!("{:?}", Password::read(&p).unwrap()),
             "Password([elided])"

@@ -9,7 +9,7 @@
 //!   intermediate-key.pem   its private key, PKCS#8 PEM, 0600
 //!   bundle.pem             trust bundle: every trusted root
 //!   crl.pem                CRLs: every issuing intermediate's, then the root's
-//!   ledger/                the sled ledger of every issued certificate
+//!   ledger.redb            the ledger of every issued certificate (redb)
 //!   lock                   exclusive lock held while a process uses the CA
 //!   serve.sock             Unix socket of a running `minica serve` (0600): the
 //!                          CLI reaches the ledger through it while the server
@@ -109,8 +109,14 @@ impl CaHome {
         self.dir.join("bundle.pem")
     }
 
-    /// `ledger/`: the sled ledger.
+    /// `ledger.redb`: the embedded ledger.
     pub fn ledger_path(&self) -> PathBuf {
+        self.dir.join("ledger.redb")
+    }
+
+    /// `ledger/`: the sled ledger of earlier versions, imported into
+    /// [`CaHome::ledger_path`] on first use.
+    pub fn sled_ledger_path(&self) -> PathBuf {
         self.dir.join("ledger")
     }
 

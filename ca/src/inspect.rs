@@ -335,7 +335,7 @@ fn key_file_info(path: &Path, bytes: &[u8]) -> Result<KeyInfo, Error> {
         Err(_) => {
             // Parses as a key (checked by the caller) but not one we use.
             let der = minica_pki::pem::parse_private_key(path, bytes)?;
-            let algorithm = match der {
+            let algorithm = match &*der {
                 rustls_pki_types::PrivateKeyDer::Pkcs1(_) => "rsa (PKCS#1)",
                 rustls_pki_types::PrivateKeyDer::Sec1(_) => "ec (SEC1)",
                 _ => "unknown (PKCS#8)",
@@ -350,7 +350,8 @@ fn key_file_info(path: &Path, bytes: &[u8]) -> Result<KeyInfo, Error> {
 
 /// Reads and describes a file.
 pub fn inspect_file(path: &Path) -> Result<Inspected, Error> {
-    let bytes = minica_pki::pem::read_file(path)?;
+    // It may be a private key: read into a buffer wiped when dropped.
+    let bytes = minica_pki::pem::read_secret_file(path)?;
     inspect_bytes(path, &bytes)
 }
 

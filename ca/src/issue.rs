@@ -2,8 +2,8 @@
 //!
 //! Order of work, so that the ledger never forgets a certificate that
 //! exists on disk: check inputs and names, sign, stage the output files
-//! under temporary names, record and flush the ledger, then rename the files
-//! into place. A crash leaves at worst a recorded certificate with no files,
+//! under temporary names, record and flush the ledger (while the staged
+//! files are synced), then rename the files into place. A crash leaves at worst a recorded certificate with no files,
 //! never files of an unrecorded certificate.
 
 use std::collections::HashSet;
@@ -161,21 +161,30 @@ impl Ca {
         minica_pki::atomic::create_private_dir(dir)?;
         let cert_pem = leaf.cert_pem();
         let bundle = self.bundle_pem()?;
+        // Staged first (an unwritable directory fails here, before anything
+        // is recorded); the files' fsyncs then run while the ledger commits,
+        // and the renames wait for both.
         let mut staged = vec![
-            StagedFile::write(&files.cert, cert_pem.as_bytes(), FileMode::Public)?,
-            StagedFile::write(&files.chain, leaf.chain_pem.as_bytes(), FileMode::Public)?,
-            StagedFile::write(&files.ca, bundle.as_bytes(), FileMode::Public)?,
+            StagedFile::write_unsynced(&files.cert, cert_pem.as_bytes(), FileMode::Public)?,
+            StagedFile::write_unsynced(&files.chain, leaf.chain_pem.as_bytes(), FileMode::Public)?,
+            StagedFile::write_unsynced(&files.ca, bundle.as_bytes(), FileMode::Public)?,
         ];
         if let Some(key) = &leaf.key {
             let pem = key.to_pkcs8_pem();
-            staged.push(StagedFile::write(
+            staged.push(StagedFile::write_unsynced(
                 &files.key,
                 pem.as_bytes(),
                 FileMode::Private,
             )?);
         }
-        self.store().insert(std::slice::from_ref(&leaf.record))?;
-        staged.into_iter().try_for_each(StagedFile::commit)?;
+        let (synced, recorded) = std::thread::scope(|scope| {
+            let synced = scope.spawn(|| StagedFile::sync_all(&staged));
+            let recorded = self.store().insert(std::slice::from_ref(&leaf.record));
+            (synced.join(), recorded)
+        });
+        recorded?;
+        synced.unwrap_or_else(|panic| std::panic::resume_unwind(panic))?;
+        StagedFile::commit_all(staged)?;
         if leaf.key.is_none() && files.key.symlink_metadata().is_ok() {
             // --force with a CSR: an old key.pem would not match the new
             // cert.pem, and tools that load the directory would break.

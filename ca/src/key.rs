@@ -8,6 +8,10 @@
 //! to rcgen, so every signature is still made by `ring`. RSA key generation
 //! is slow (tens of milliseconds for 2048 bits, seconds for 4096 bits):
 //! prefer ECDSA unless a peer needs RSA.
+//!
+//! A [`PrivateKey`]'s PKCS#8 bytes, its rcgen key pair's copy of them and
+//! the PEM text it encodes are wiped when dropped (docs/SECURITY.md lists
+//! what is not: ring's parsed key pair among others).
 
 use std::fmt;
 use std::path::Path;
@@ -17,6 +21,7 @@ use minica_pki::keygen::KeyError;
 use rcgen::{KeyPair, PublicKeyData, SignatureAlgorithm};
 use rustls_pki_types::{PrivateKeyDer, PrivatePkcs8KeyDer};
 use x509_parser::x509::SubjectPublicKeyInfo;
+use zeroize::Zeroizing;
 
 use crate::error::{crypto, CaFileError, Error};
 
@@ -38,7 +43,8 @@ fn key_error(e: KeyError) -> Error {
     }
 }
 
-/// A private key with its type. Its `Debug` never shows key material.
+/// A private key with its type. Its `Debug` never shows key material, and
+/// its key material is wiped when it is dropped.
 ///
 /// Freshly generated ECDSA keys are kept as PKCS#8 and public key only; the
 /// signing key pair is loaded on first use (loading validates the key with
@@ -46,9 +52,9 @@ fn key_error(e: KeyError) -> Error {
 /// with does not need: this halves the cost of generating one).
 pub struct PrivateKey {
     key_type: KeyType,
-    pkcs8: Vec<u8>,
+    pkcs8: Zeroizing<Vec<u8>>,
     public_key: Vec<u8>,
-    pair: OnceLock<KeyPair>,
+    pair: OnceLock<Zeroizing<KeyPair>>,
 }
 
 impl fmt::Debug for PrivateKey {
@@ -61,10 +67,10 @@ impl fmt::Debug for PrivateKey {
 }
 
 impl PrivateKey {
-    fn from_pair(key_type: KeyType, pair: KeyPair) -> Self {
+    fn from_pair(key_type: KeyType, pair: Zeroizing<KeyPair>) -> Self {
         PrivateKey {
             key_type,
-            pkcs8: pair.serialized_der().to_vec(),
+            pkcs8: Zeroizing::new(pair.serialized_der().to_vec()),
             public_key: pair.der_bytes().to_vec(),
             pair: OnceLock::from(pair),
         }
@@ -85,7 +91,7 @@ impl PrivateKey {
     /// Parses a PKCS#8 key (PEM or DER) read from `path`.
     pub fn from_file_bytes(path: &Path, bytes: &[u8]) -> Result<Self, Error> {
         let der = minica_pki::pem::parse_private_key(path, bytes)?;
-        let pkcs8 = match der {
+        let pkcs8 = match &*der {
             PrivateKeyDer::Pkcs8(k) => k,
             _ => {
                 return Err(Error::CaFile {
@@ -94,10 +100,12 @@ impl PrivateKey {
                 })
             }
         };
-        let pair = KeyPair::try_from(&pkcs8).map_err(|e| Error::CaFile {
-            path: path.to_path_buf(),
-            reason: CaFileError::BadKey(e),
-        })?;
+        let pair = KeyPair::try_from(pkcs8)
+            .map(Zeroizing::new)
+            .map_err(|e| Error::CaFile {
+                path: path.to_path_buf(),
+                reason: CaFileError::BadKey(e),
+            })?;
         let spki = pair.subject_public_key_info();
         let key_type = parse_spki(&spki)
             .and_then(|s| KeyType::from_spki(&s))
@@ -112,7 +120,7 @@ impl PrivateKey {
     /// Reads a private key file, refusing one that group or others may read.
     pub fn load(path: &Path) -> Result<Self, Error> {
         crate::home::check_private_mode(path)?;
-        let bytes = minica_pki::pem::read_file(path)?;
+        let bytes = minica_pki::pem::read_secret_file(path)?;
         Self::from_file_bytes(path, &bytes)
     }
 
@@ -125,12 +133,17 @@ impl PrivateKey {
         if let Some(pair) = self.pair.get() {
             return Ok(pair);
         }
-        let pkcs8 = PrivatePkcs8KeyDer::from(self.pkcs8.clone());
+        // Borrowed: rcgen makes the one copy it keeps.
+        let pkcs8 = PrivatePkcs8KeyDer::from(self.pkcs8.as_slice());
         let pair =
             KeyPair::from_pkcs8_der_and_sign_algo(&pkcs8, self.key_type.signature_algorithm())?;
-        // Another thread may have loaded it meanwhile: either copy is fine.
-        let _ = self.pair.set(pair);
-        self.pair.get().ok_or(rcgen::Error::RingUnspecified)
+        // Another thread may have loaded it meanwhile: either copy is fine
+        // (the one not kept is wiped as it drops).
+        let _ = self.pair.set(Zeroizing::new(pair));
+        self.pair
+            .get()
+            .map(|pair| &**pair)
+            .ok_or(rcgen::Error::RingUnspecified)
     }
 
     /// The rcgen key pair, to sign with (e.g. CRLs through an rcgen issuer;
@@ -140,9 +153,10 @@ impl PrivateKey {
             .map_err(crypto("cannot load the private key"))
     }
 
-    /// The PKCS#8 PEM encoding. This is the secret: write it with mode 0600.
-    pub fn to_pkcs8_pem(&self) -> String {
-        minica_pki::pem::encode_pem("PRIVATE KEY", &self.pkcs8)
+    /// The PKCS#8 PEM encoding. This is the secret: write it with mode
+    /// 0600. Wiped when dropped.
+    pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
+        minica_pki::pem::encode_pkcs8_pem(&self.pkcs8)
     }
 
     /// The DER SubjectPublicKeyInfo.

@@ -7,7 +7,7 @@
 //!   [`Ca::issue_to_dir`] issue leaves.
 //! - [`CaHome`]: where a CA lives (`--home`, `$MINICA_HOME`,
 //!   `$XDG_DATA_HOME/minica`, `~/.local/share/minica`) and its file layout.
-//! - [`store::Store`]: the ledger behind a small trait; [`store::SledStore`]
+//! - [`store::Store`]: the ledger behind a small trait; [`store::RedbStore`]
 //!   is the engine used by default, [`store::PostgresStore`] a database
 //!   shared by several processes, [`store::RemoteStore`] the ledger of a
 //!   running `minica serve` over its Unix socket.

@@ -65,6 +65,7 @@ use crate::params;
 use crate::record::{CertKind, CertRecord, DisplayStatus, Status};
 use crate::serial::Serial;
 use minica_pki::atomic::{write_all_atomic, write_atomic, FileMode};
+use zeroize::Zeroizing;
 
 /// The directory (in the home) that keeps every CA certificate and key
 /// made or archived by a rotation.
@@ -197,10 +198,11 @@ fn write_compat_files(
     intermediate: &CaCert,
     gens: &Generations,
 ) -> Result<(), Error> {
+    // Keys among them: every content is wiped when dropped.
     let files = [
         (
             home.root_cert_path(),
-            root.pem().to_string(),
+            Zeroizing::new(root.pem().to_string()),
             FileMode::Public,
         ),
         (
@@ -210,7 +212,7 @@ fn write_compat_files(
         ),
         (
             home.intermediate_cert_path(),
-            intermediate.pem().to_string(),
+            Zeroizing::new(intermediate.pem().to_string()),
             FileMode::Public,
         ),
         (
@@ -218,10 +220,15 @@ fn write_compat_files(
             intermediate.key().to_pkcs8_pem(),
             FileMode::Private,
         ),
-        (home.bundle_path(), bundle_of(root, gens), FileMode::Public),
+        (
+            home.bundle_path(),
+            Zeroizing::new(bundle_of(root, gens)),
+            FileMode::Public,
+        ),
     ];
     for (path, content, mode) in files {
-        if std::fs::read(&path).ok().as_deref() != Some(content.as_bytes()) {
+        let current = minica_pki::pem::read_secret_file(&path).ok();
+        if current.as_ref().map(|c| c.as_slice()) != Some(content.as_bytes()) {
             write_atomic(&path, content.as_bytes(), mode)?;
         }
     }
@@ -273,7 +280,7 @@ pub struct Finished {
 /// A new CA certificate made by a rotation, with its files' content.
 struct NewCa {
     cert: CaCert,
-    key_pem: String,
+    key_pem: Zeroizing<String>,
     record: CertRecord,
 }
 
@@ -468,12 +475,13 @@ impl Ca {
         self.store().insert(&records)?;
         let home = self.home();
         minica_pki::atomic::create_private_dir(&home.dir().join(CAS_DIR))?;
-        let mut files: Vec<(PathBuf, String, FileMode)> = Vec::new();
+        // Keys among them: every content is wiped when dropped.
+        let mut files: Vec<(PathBuf, Zeroizing<String>, FileMode)> = Vec::new();
         if self.config.generation.is_none() {
             for ca in [self.root(), self.intermediate()] {
                 files.push((
                     cert_path(home, ca.serial()),
-                    ca.pem().into(),
+                    Zeroizing::new(ca.pem().into()),
                     FileMode::Public,
                 ));
                 files.push((
@@ -485,11 +493,19 @@ impl Ca {
         }
         for n in new {
             let s = n.cert.serial();
-            files.push((cert_path(home, s), n.cert.pem().into(), FileMode::Public));
+            files.push((
+                cert_path(home, s),
+                Zeroizing::new(n.cert.pem().into()),
+                FileMode::Public,
+            ));
             files.push((key_path(home, s), n.key_pem.clone(), FileMode::Private));
         }
         for (r, pem) in crosses {
-            files.push((cert_path(home, &r.serial), pem.clone(), FileMode::Public));
+            files.push((
+                cert_path(home, &r.serial),
+                Zeroizing::new(pem.clone()),
+                FileMode::Public,
+            ));
         }
         let refs: Vec<(&std::path::Path, &[u8], FileMode)> = files
             .iter()

@@ -21,7 +21,7 @@ pub(crate) struct Cli {
     #[arg(long, global = true, env = "MINICA_HOME", value_name = "DIR")]
     pub(crate) home: Option<PathBuf>,
 
-    /// Ledger store: `sled` (default: the embedded ledger in the CA home,
+    /// Ledger store: `embedded` (default: the redb ledger in the CA home,
     /// used through a running `minica serve` when it holds the home) or a
     /// PostgreSQL URL `postgres://USER@HOST:PORT/DATABASE` shared by every
     /// process (CA keys stay in the home)

@@ -93,7 +93,9 @@ impl Client {
         let b = builder(provider)?.with_webpki_verifier(verifier);
         let config = match identity {
             Some(id) => b
-                .with_client_auth_cert(id.chain, id.key)
+                // rustls's ring key provider wipes this copy once parsed;
+                // ours is wiped when `id` drops.
+                .with_client_auth_cert(id.chain, id.key.clone_key())
                 .map_err(|source| Error::Tls {
                     what: "client certificate and key",
                     source,

@@ -6,6 +6,7 @@ use std::net::IpAddr;
 
 use minica_pki::keygen::{self, KeyType};
 use rcgen::{CertificateParams, DistinguishedName, DnType, KeyPair, PublicKeyData, SanType};
+use zeroize::Zeroizing;
 
 use crate::error::Error;
 
@@ -31,10 +32,10 @@ impl fmt::Display for San {
 }
 
 /// A private key and the CSR that asks for a certificate on it.
-/// Its `Debug` never shows key material.
+/// Its `Debug` never shows key material, which is wiped when it drops.
 pub struct KeyAndCsr {
     key_type: KeyType,
-    pkcs8: Vec<u8>,
+    pkcs8: Zeroizing<Vec<u8>>,
     spki: Vec<u8>,
     csr_pem: String,
 }
@@ -59,18 +60,18 @@ impl KeyAndCsr {
             Some(pair) => pair,
             None => key.key_pair()?,
         };
-        Self::from_pair(key_type, pair, name, sans)
+        Self::from_pair(key_type, &pair, name, sans)
     }
 
     /// A CSR for an existing PKCS#8 key (`--reuse-key`).
     pub fn reuse(key_type: KeyType, pkcs8: &[u8], name: &str, sans: &[San]) -> Result<Self, Error> {
         let pair = keygen::load_pkcs8(key_type, pkcs8, "cannot load the private key")?;
-        Self::from_pair(key_type, pair, name, sans)
+        Self::from_pair(key_type, &pair, name, sans)
     }
 
     fn from_pair(
         key_type: KeyType,
-        pair: KeyPair,
+        pair: &KeyPair,
         name: &str,
         sans: &[San],
     ) -> Result<Self, Error> {
@@ -87,11 +88,11 @@ impl KeyAndCsr {
             })
             .collect::<Result<_, _>>()
             .map_err(Error::Csr)?;
-        let csr = params.serialize_request(&pair).map_err(Error::Csr)?;
+        let csr = params.serialize_request(pair).map_err(Error::Csr)?;
         let csr_pem = csr.pem().map_err(Error::Csr)?;
         Ok(KeyAndCsr {
             key_type,
-            pkcs8: pair.serialized_der().to_vec(),
+            pkcs8: Zeroizing::new(pair.serialized_der().to_vec()),
             spki: pair.subject_public_key_info(),
             csr_pem,
         })
@@ -113,9 +114,10 @@ impl KeyAndCsr {
         &self.spki
     }
 
-    /// The private key, PKCS#8 PEM. This is the secret: write it with mode 0600.
-    pub fn key_pem(&self) -> String {
-        minica_pki::pem::encode_pem("PRIVATE KEY", &self.pkcs8)
+    /// The private key, PKCS#8 PEM. This is the secret: write it with mode
+    /// 0600. Wiped when dropped.
+    pub fn key_pem(&self) -> Zeroizing<String> {
+        minica_pki::pem::encode_pkcs8_pem(&self.pkcs8)
     }
 }
 
@@ -129,7 +131,7 @@ mod tests {
         let sections =
             minica_pki::pem::pem_sections(std::path::Path::new("csr.pem"), text.as_bytes())
                 .unwrap();
-        sections.into_iter().next().unwrap().1
+        sections.into_iter().next().unwrap().1.to_vec()
     }
 
     #[test]

@@ -10,6 +10,7 @@ use minica_pki::keygen::KeyType;
 use minica_pki::pem;
 use rustls_pki_types::{CertificateDer, PrivateKeyDer, PrivatePkcs8KeyDer};
 use x509_parser::prelude::{FromDer, GeneralName, X509Certificate};
+use zeroize::Zeroizing;
 
 use crate::api::CertResponse;
 use crate::client::ClientIdentity;
@@ -109,7 +110,7 @@ fn sans_of(cert: &X509Certificate<'_>) -> Vec<San> {
 
 /// The identity in a directory, loaded for renewal: chain, key and bundle,
 /// with the key checked against the certificate. Its `Debug` never shows
-/// the key.
+/// the key, which is wiped when it drops.
 pub struct CurrentIdentity {
     /// The directory.
     pub dir: PathBuf,
@@ -121,7 +122,7 @@ pub struct CurrentIdentity {
     pub key_type: KeyType,
     /// What the leaf says.
     pub leaf: LeafInfo,
-    pkcs8: Vec<u8>,
+    pkcs8: Zeroizing<Vec<u8>>,
 }
 
 impl std::fmt::Debug for CurrentIdentity {
@@ -165,12 +166,14 @@ impl CurrentIdentity {
             path: files.key.clone(),
             reason: IdentityError::BadKey,
         };
-        let pkcs8 = match pem::load_private_key(&files.key)? {
-            PrivateKeyDer::Pkcs8(k) => k.secret_pkcs8_der().to_vec(),
+        let pkcs8 = match &*pem::load_private_key(&files.key)? {
+            PrivateKeyDer::Pkcs8(k) => Zeroizing::new(k.secret_pkcs8_der().to_vec()),
             _ => return Err(bad_key()),
         };
-        let pair = rcgen::KeyPair::try_from(pkcs8.as_slice()).map_err(|_| bad_key())?;
-        let spki = rcgen::PublicKeyData::subject_public_key_info(&pair);
+        let pair = rcgen::KeyPair::try_from(pkcs8.as_slice())
+            .map(Zeroizing::new)
+            .map_err(|_| bad_key())?;
+        let spki = rcgen::PublicKeyData::subject_public_key_info(&*pair);
         let key_type = KeyType::from_spki_der(&spki).ok_or_else(bad_key)?;
         if spki != leaf.spki {
             return Err(Error::Identity {
@@ -197,7 +200,9 @@ impl CurrentIdentity {
     pub fn client_identity(&self) -> ClientIdentity {
         ClientIdentity {
             chain: self.chain.clone(),
-            key: PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(self.pkcs8.clone())),
+            key: Zeroizing::new(PrivateKeyDer::Pkcs8(PrivatePkcs8KeyDer::from(
+                self.pkcs8.to_vec(),
+            ))),
         }
     }
 }

@@ -44,6 +44,7 @@ pub mod trust;
 pub use error::Error;
 
 use minica_pki::keygen::KeyType;
+use zeroize::Zeroizing;
 
 use crate::api::{EnrollRequest, RenewRequest, ENROLL_PATH, RENEW_PATH};
 use crate::client::Client;
@@ -82,8 +83,9 @@ impl std::fmt::Debug for EnrollOptions {
 pub struct Obtained {
     /// The files to write.
     pub issued: Issued,
-    /// `key.pem` (PKCS#8 PEM), `None` when the key was reused.
-    pub key_pem: Option<String>,
+    /// `key.pem` (PKCS#8 PEM), `None` when the key was reused. Wiped when
+    /// dropped.
+    pub key_pem: Option<Zeroizing<String>>,
 }
 
 impl std::fmt::Debug for Obtained {

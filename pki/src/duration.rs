@@ -65,7 +65,7 @@ pub fn format_duration(d: Duration) -> String {
         ("h", 3_600),
         ("m", 60),
     ] {
-        if secs >= size && secs % size == 0 {
+        if secs >= size && secs.is_multiple_of(size) {
             return format!("{}{unit}", secs / size);
         }
     }

@@ -6,6 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+use zeroize::Zeroizing;
 
 /// The files of an identity directory.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -42,12 +43,13 @@ impl IdentityFiles {
 }
 
 /// A client certificate chain and its key, presented in mutual TLS. Its
-/// `Debug` never shows the key.
+/// `Debug` never shows the key, which is wiped when dropped.
 pub struct ClientIdentity {
     /// The chain, leaf first.
     pub chain: Vec<CertificateDer<'static>>,
-    /// The private key.
-    pub key: PrivateKeyDer<'static>,
+    /// The private key. Hand rustls a `clone_key()`: its ring key provider
+    /// wipes the copy it is given once it has parsed it.
+    pub key: Zeroizing<PrivateKeyDer<'static>>,
 }
 
 impl std::fmt::Debug for ClientIdentity {
@@ -77,7 +79,7 @@ mod tests {
     fn the_identity_key_is_never_printed() {
         let id = ClientIdentity {
             chain: vec![],
-            key: PrivateKeyDer::Pkcs8(vec![1, 2, 3].into()),
+            key: Zeroizing::new(PrivateKeyDer::Pkcs8(vec![1, 2, 3].into())),
         };
         assert!(format!("{id:?}").contains("[elided]"));
         assert!(!format!("{id:?}").contains("1, 2, 3"));

@@ -7,6 +7,12 @@
 //! generation is slow (tens of milliseconds for 2048 bits, seconds for 4096
 //! bits): call [`generate`] off any async runtime, and prefer ECDSA unless a
 //! peer needs RSA.
+//!
+//! Key material we hold is wiped when dropped: the PKCS#8 bytes and PEM text
+//! are [`Zeroizing`], and rcgen key pairs come as `Zeroizing<KeyPair>` (which
+//! wipes rcgen's PKCS#8 copy). What cannot be wiped (ring's parsed key pairs
+//! and its PKCS#8 document, the `rsa` crate's encoding scratch) is listed in
+//! docs/SECURITY.md.
 
 use std::fmt;
 use std::str::FromStr;
@@ -16,6 +22,7 @@ use rustls_pki_types::PrivatePkcs8KeyDer;
 use x509_parser::oid_registry;
 use x509_parser::public_key::PublicKey;
 use x509_parser::x509::SubjectPublicKeyInfo;
+use zeroize::Zeroizing;
 
 /// Why a key type was not understood or a key could not be generated.
 #[derive(Debug, thiserror::Error)]
@@ -166,7 +173,8 @@ impl fmt::Display for KeyType {
     }
 }
 
-/// A freshly generated private key. Its `Debug` never shows key material.
+/// A freshly generated private key. Its `Debug` never shows key material,
+/// and its key material is wiped when it is dropped.
 ///
 /// ECDSA keys come as PKCS#8 and public key only ([`GeneratedKey::pair`] is
 /// `None`): loading the signing key pair validates the key with one more
@@ -176,12 +184,12 @@ pub struct GeneratedKey {
     /// The key type.
     pub key_type: KeyType,
     /// The private key, PKCS#8 DER (v1 for Ed25519, which OpenSSL 3.0 reads).
-    pub pkcs8: Vec<u8>,
+    pub pkcs8: Zeroizing<Vec<u8>>,
     /// The raw public key (what rcgen's `PublicKeyData::der_bytes` returns:
     /// the EC point, the Ed25519 key, the RSA PKCS#1 public key).
     pub public_key: Vec<u8>,
     /// The signing key pair, when generation had to load it anyway.
-    pub pair: Option<KeyPair>,
+    pub pair: Option<Zeroizing<KeyPair>>,
 }
 
 impl fmt::Debug for GeneratedKey {
@@ -195,13 +203,13 @@ impl fmt::Debug for GeneratedKey {
 
 impl GeneratedKey {
     /// The signing key pair: the one kept from generation, or loaded now.
-    pub fn key_pair(&self) -> Result<KeyPair, KeyError> {
+    pub fn key_pair(&self) -> Result<Zeroizing<KeyPair>, KeyError> {
         load_pkcs8(self.key_type, &self.pkcs8, "cannot load the generated key")
     }
 
     /// The PKCS#8 PEM encoding. This is the secret: write it with mode 0600.
-    pub fn to_pkcs8_pem(&self) -> String {
-        crate::pem::encode_pem("PRIVATE KEY", &self.pkcs8)
+    pub fn to_pkcs8_pem(&self) -> Zeroizing<String> {
+        crate::pem::encode_pkcs8_pem(&self.pkcs8)
     }
 }
 
@@ -209,14 +217,17 @@ fn keygen_error(what: &'static str) -> impl FnOnce(rcgen::Error) -> KeyError {
     move |source| KeyError::Crypto { what, source }
 }
 
-/// Loads a PKCS#8 DER key of `key_type` as an rcgen key pair.
+/// Loads a PKCS#8 DER key of `key_type` as an rcgen key pair, wiped (its
+/// PKCS#8 copy) when dropped.
 pub fn load_pkcs8(
     key_type: KeyType,
     pkcs8: &[u8],
     what: &'static str,
-) -> Result<KeyPair, KeyError> {
-    let der = PrivatePkcs8KeyDer::from(pkcs8.to_vec());
+) -> Result<Zeroizing<KeyPair>, KeyError> {
+    // Borrowed: rcgen makes the one copy it keeps.
+    let der = PrivatePkcs8KeyDer::from(pkcs8);
     KeyPair::from_pkcs8_der_and_sign_algo(&der, key_type.signature_algorithm())
+        .map(Zeroizing::new)
         .map_err(keygen_error(what))
 }
 
@@ -224,10 +235,10 @@ pub fn load_pkcs8(
 /// 4096 bits): call this off any async runtime.
 pub fn generate(key_type: KeyType) -> Result<GeneratedKey, KeyError> {
     let alg = key_type.signature_algorithm();
-    let from_pair = |pair: KeyPair| GeneratedKey {
+    let from_pair = |pair: Zeroizing<KeyPair>| GeneratedKey {
         key_type,
-        pkcs8: pair.serialized_der().to_vec(),
-        public_key: rcgen::PublicKeyData::der_bytes(&pair).to_vec(),
+        pkcs8: Zeroizing::new(pair.serialized_der().to_vec()),
+        public_key: rcgen::PublicKeyData::der_bytes(&*pair).to_vec(),
         pair: Some(pair),
     };
     match key_type {
@@ -245,7 +256,9 @@ pub fn generate(key_type: KeyType) -> Result<GeneratedKey, KeyError> {
                         source: rcgen::Error::RingUnspecified,
                     }
                 })?;
-            let pkcs8 = doc.as_ref().to_vec();
+            // `doc` (ring's PKCS#8 document, on the stack) cannot be wiped:
+            // ring gives no mutable access to it.
+            let pkcs8 = Zeroizing::new(doc.as_ref().to_vec());
             // ring's PKCS#8 ends with the uncompressed public point.
             let public_key = pkcs8
                 .len()
@@ -267,7 +280,9 @@ pub fn generate(key_type: KeyType) -> Result<GeneratedKey, KeyError> {
             }
         }
         KeyType::Ed25519 => {
-            let pair = KeyPair::generate_for(alg).map_err(keygen_error("key generation failed"))?;
+            let pair = KeyPair::generate_for(alg)
+                .map(Zeroizing::new)
+                .map_err(keygen_error("key generation failed"))?;
             let pair = match ed25519_pkcs8_v1(pair.serialized_der()) {
                 Some(v1) => load_pkcs8(key_type, &v1, "cannot load the generated Ed25519 key")?,
                 None => pair,
@@ -276,6 +291,8 @@ pub fn generate(key_type: KeyType) -> Result<GeneratedKey, KeyError> {
         }
         KeyType::Rsa2048 | KeyType::Rsa3072 | KeyType::Rsa4096 => {
             use rsa::pkcs8::EncodePrivateKey;
+            // Both wipe themselves when dropped: `RsaPrivateKey` (its
+            // private exponent and primes) and the `SecretDocument` DER.
             let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, key_type.bits())
                 .map_err(KeyError::Rsa)?;
             let der = key.to_pkcs8_der().map_err(KeyError::RsaEncode)?;
@@ -292,7 +309,7 @@ pub fn generate(key_type: KeyType) -> Result<GeneratedKey, KeyError> {
 /// ring writes Ed25519 keys as PKCS#8 v2 (RFC 5958, with the public key),
 /// which OpenSSL 3.0 cannot read. Re-encode them as PKCS#8 v1 (RFC 8410),
 /// which every tool reads; ring reads it too.
-fn ed25519_pkcs8_v1(der: &[u8]) -> Option<Vec<u8>> {
+fn ed25519_pkcs8_v1(der: &[u8]) -> Option<Zeroizing<Vec<u8>>> {
     // After the outer SEQUENCE header: version 1, the Ed25519 algorithm,
     // and the 32-byte seed as an OCTET STRING in an OCTET STRING.
     const V2_BODY: [u8; 14] = [
@@ -306,7 +323,9 @@ fn ed25519_pkcs8_v1(der: &[u8]) -> Option<Vec<u8>> {
         return None;
     }
     let seed = der.get(2..)?.strip_prefix(&V2_BODY)?.get(..32)?;
-    let mut v1 = V1_PREFIX.to_vec();
+    // Sized for the seed up front: growing would leave a copy unwiped.
+    let mut v1 = Zeroizing::new(Vec::with_capacity(V1_PREFIX.len() + seed.len()));
+    v1.extend_from_slice(&V1_PREFIX);
     v1.extend_from_slice(seed);
     Some(v1)
 }
@@ -347,6 +366,20 @@ mod tests {
             if k == KeyType::Ed25519 {
                 assert_eq!(&key.pkcs8[..5], &[0x30, 0x2e, 2, 1, 0]);
             }
+        }
+    }
+
+    #[test]
+    fn wiping_a_key_pair_empties_rcgen_s_copy() {
+        use zeroize::Zeroize;
+        for k in [KeyType::EcdsaP256, KeyType::Ed25519] {
+            let key = generate(k).unwrap();
+            let mut pair = key.key_pair().unwrap();
+            assert_eq!(pair.serialized_der(), key.pkcs8.as_slice(), "{k}");
+            // What `Zeroizing<KeyPair>` does on drop (rcgen's `zeroize`
+            // feature): without it this would not compile.
+            pair.zeroize();
+            assert!(pair.serialized_der().is_empty(), "{k}");
         }
     }
 

@@ -2,7 +2,8 @@
 //!
 //! # Overview
 //! - [`pem`]: read certificates, private keys and CRLs from PEM (or DER) files,
-//!   with errors that name the file and the cause.
+//!   with errors that name the file and the cause. Private keys (file bytes,
+//!   DER, PEM text) are held in `zeroize::Zeroizing` buffers, wiped on drop.
 //! - [`identity`]: SPIFFE IDs, the identities a certificate carries, and
 //!   `--allow` rules that match them.
 //! - [`duration`]: the human durations every command takes (`60s`, `90m`,

@@ -275,7 +275,7 @@ mod tests {
     fn identity() -> ClientIdentity {
         ClientIdentity {
             chain: vec![],
-            key: rustls::pki_types::PrivateKeyDer::Pkcs8(vec![0].into()),
+            key: rustls::pki_types::PrivateKeyDer::Pkcs8(vec![0].into()).into(),
         }
     }
 

@@ -12,6 +12,7 @@ use rustls::{ClientConfig, ServerConfig};
 use tokio::sync::watch;
 use x509_parser::prelude::{FromDer, X509Certificate};
 use x509_parser::revocation_list::CertificateRevocationList;
+use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::metrics::RouteMetrics;
@@ -26,11 +27,12 @@ pub const POLL_INTERVAL: Duration = Duration::from_millis(500);
 /// writer renaming several files in turn is done well within it.
 const SETTLE: Duration = Duration::from_millis(200);
 
-/// The raw bytes of a route's files, to notice changes.
+/// The raw bytes of a route's files, to notice changes. The key file's
+/// bytes are wiped when dropped.
 #[derive(Clone, PartialEq, Eq)]
 pub struct FileSet {
     cert: Vec<u8>,
-    key: Vec<u8>,
+    key: Zeroizing<Vec<u8>>,
     ca: Vec<u8>,
     crl: Option<Vec<u8>>,
 }
@@ -70,7 +72,7 @@ pub fn read_files(route: &RouteSettings) -> Result<FileSet, Error> {
     let f = &route.files;
     Ok(FileSet {
         cert: pem::read_file(&f.cert)?,
-        key: pem::read_file(&f.key)?,
+        key: pem::read_secret_file(&f.key)?,
         ca: pem::read_file(&f.ca)?,
         crl: f.crl.as_deref().map(pem::read_file).transpose()?,
     })

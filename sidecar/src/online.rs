@@ -232,7 +232,7 @@ pub async fn renew_loop(job: RenewJob, mut stop: watch::Receiver<bool>) {
                     write_identity(
                         &dir,
                         &obtained.issued,
-                        obtained.key_pem.as_deref(),
+                        obtained.key_pem.as_deref().map(String::as_str),
                         Overwrite::Replace,
                     )
                 })

@@ -19,6 +19,7 @@ use rustls::{
     CertificateError, ClientConfig, DigitallySignedStruct, DistinguishedName, RootCertStore,
     ServerConfig, SignatureScheme, SupportedCipherSuite, SupportedProtocolVersion,
 };
+use zeroize::Zeroizing;
 
 use crate::error::Error;
 use crate::settings::{TlsFiles, TlsVersions};
@@ -27,8 +28,9 @@ use crate::settings::{TlsFiles, TlsVersions};
 pub struct Material {
     /// Our chain, leaf first.
     pub chain: Vec<CertificateDer<'static>>,
-    /// Our key.
-    pub key: PrivateKeyDer<'static>,
+    /// Our key, wiped when dropped. rustls is handed a `clone_key()`, which
+    /// its ring key provider wipes once it has parsed it.
+    pub key: Zeroizing<PrivateKeyDer<'static>>,
     /// Trust anchors.
     pub roots: Vec<CertificateDer<'static>>,
     /// CRLs (possibly none).
@@ -123,7 +125,7 @@ pub fn server_config(
         .with_protocol_versions(protocol_versions(versions))
         .map_err(material_error(&files.cert, "TLS versions"))?
         .with_client_cert_verifier(verifier)
-        .with_single_cert(material.chain, material.key)
+        .with_single_cert(material.chain, material.key.clone_key())
         .map_err(material_error(&files.key, "certificate and key"))?;
     Ok(Arc::new(config))
 }
@@ -153,7 +155,7 @@ pub fn client_config(
         // (chain, name, CRLs) first and only adds the --allow check.
         .dangerous()
         .with_custom_certificate_verifier(verifier)
-        .with_client_auth_cert(material.chain, material.key)
+        .with_client_auth_cert(material.chain, material.key.clone_key())
         .map_err(material_error(&files.key, "certificate and key"))?;
     Ok(Arc::new(config))
 }

@@ -1,8 +1,10 @@
 //! The ledger: where every issued certificate is recorded.
 //!
 //! CA logic talks to a [`Store`] and never to an engine. Engines:
-//! - [`SledStore`] (default): embedded in the CA home (`ledger/`); one
-//!   process at a time, which the CA home's lock ensures.
+//! - [`RedbStore`] (default): embedded in the CA home (`ledger.redb`); one
+//!   process at a time, which the CA home's lock ensures. A sled ledger
+//!   written by an earlier version is imported into it once
+//!   ([`import_sled_ledger`]).
 //! - [`PostgresStore`] (`--store postgres://...`): a database shared by
 //!   any number of processes; it serialises their writes.
 //! - [`RemoteStore`]: the ledger of a running `minica serve`, reached over
@@ -10,12 +12,14 @@
 //!   [`serve_connection`]).
 
 mod postgres;
+mod redb;
 mod remote;
 mod sled;
 
 pub use self::postgres::{redact_url, PostgresStore, MAX_CONNECTIONS, SCHEMA_VERSION};
+pub use self::redb::RedbStore;
 pub use self::remote::{bind_private, serve_connection, RemoteStore};
-pub use self::sled::SledStore;
+pub use self::sled::{import_sled_ledger, pending_sled_import, IMPORTED_SLED_DIR};
 
 use crate::error::StoreError;
 use crate::record::{CertRecord, Revocation, Status};
@@ -30,7 +34,7 @@ use crate::token::{TokenRecord, TokenUse};
 #[serde(rename_all = "lowercase")]
 #[non_exhaustive]
 pub enum Engine {
-    /// The sled ledger in the home (also when reached through a running
+    /// The redb ledger in the home (also when reached through a running
     /// `minica serve`).
     #[default]
     Embedded,
@@ -156,7 +160,7 @@ pub mod contract {
     use crate::serial::Serial;
     use crate::token::TokenUse;
 
-    fn sample(name: &str) -> CertRecord {
+    pub fn sample(name: &str) -> CertRecord {
         let now = time::OffsetDateTime::now_utc()
             .replace_nanosecond(0)
             .unwrap();

@@ -1,7 +1,7 @@
 //! A [`Store`] in another process, reached over a Unix socket.
 //!
-//! While `minica serve` runs on the embedded (sled) ledger it holds the CA
-//! home, and sled admits one process. The CLI then uses the ledger through
+//! While `minica serve` runs on the embedded (redb) ledger it holds the CA
+//! home, and the embedded ledger admits one process. The CLI then uses the ledger through
 //! the server: the server listens on `<home>/serve.sock` (mode 0600, made
 //! with [`bind_private`]) and answers each connection with
 //! [`serve_connection`] on a blocking thread; the CLI opens the CA with
@@ -454,13 +454,13 @@ pub fn bind_private(path: &Path) -> std::io::Result<UnixListener> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::SledStore;
+    use crate::store::RedbStore;
     use std::sync::Arc;
 
-    /// A sled store served on a socket by a thread (one thread per
+    /// An embedded store served on a socket by a thread (one thread per
     /// connection, as `minica serve` does).
-    fn served(dir: &Path) -> (Arc<SledStore>, PathBuf) {
-        let store = Arc::new(SledStore::open(&dir.join("ledger")).unwrap());
+    fn served(dir: &Path) -> (Arc<RedbStore>, PathBuf) {
+        let store = Arc::new(RedbStore::open(&dir.join("ledger.redb")).unwrap());
         let sock = dir.join("serve.sock");
         let listener = bind_private(&sock).unwrap();
         let server = Arc::clone(&store);

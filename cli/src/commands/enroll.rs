@@ -44,8 +44,13 @@ pub(crate) fn run(args: &EnrollArgs) -> anyhow::Result<ExitStatus> {
     let obtained = block_on(minica_enrol::enroll(&options))?
         .with_context(|| format!("enroll {}", args.name))?;
     let Obtained { issued, key_pem } = obtained;
-    write_identity(&out, &issued, key_pem.as_deref(), overwrite)
-        .with_context(|| format!("enroll {}: writing {}", args.name, out.display()))?;
+    write_identity(
+        &out,
+        &issued,
+        key_pem.as_deref().map(String::as_str),
+        overwrite,
+    )
+    .with_context(|| format!("enroll {}: writing {}", args.name, out.display()))?;
     outln!(
         "enrolled {} (serial {}, {}, until {}) from {}",
         args.name,

@@ -32,7 +32,7 @@ use crate::exit::ExitStatus;
 /// Which ledger the commands use (`--store`, `$MINICA_STORE`).
 #[derive(Clone, PartialEq, Eq)]
 pub(crate) enum StoreChoice {
-    /// The sled ledger in the CA home (default): opened directly, or
+    /// The redb ledger in the CA home (default): opened directly, or
     /// through a running `minica serve`'s socket when it holds the home.
     Embedded,
     /// A PostgreSQL database shared by every process (the URL as given).
@@ -55,7 +55,11 @@ impl std::fmt::Debug for StoreChoice {
 impl StoreChoice {
     fn parse(value: Option<&str>) -> anyhow::Result<Self> {
         match value.map(str::trim) {
-            None | Some("") | Some("sled") => Ok(StoreChoice::Embedded),
+            // `sled` names the embedded engine of earlier versions: scripts
+            // that pass it keep working (the ledger is imported on first use).
+            None | Some("") | Some("embedded") | Some("redb") | Some("sled") => {
+                Ok(StoreChoice::Embedded)
+            }
             Some(url) if url.starts_with("postgres://") || url.starts_with("postgresql://") => {
                 Ok(StoreChoice::Postgres(url.to_string()))
             }
@@ -67,8 +71,8 @@ impl StoreChoice {
                     format!("{other:?}")
                 };
                 bail!(
-                    "--store {shown}: unsupported ledger store; accepted: `sled` (the default: \
-                     the embedded ledger in the CA home) or a PostgreSQL URL \
+                    "--store {shown}: unsupported ledger store; accepted: `embedded` (the \
+                     default: the ledger in the CA home; `redb` and `sled` mean the same) or a PostgreSQL URL \
                      `postgres://USER@HOST:PORT/DATABASE` (also via MINICA_STORE)"
                 )
             }
@@ -291,13 +295,15 @@ mod tests {
                 Cli::try_parse_from(["minica", "--home", "/h", "--store", bad, "list"]).unwrap();
             let err = Globals::resolve(&cli).unwrap_err().to_string();
             assert!(
-                err.contains("--store") && err.contains("postgres://") && err.contains("sled"),
+                err.contains("--store") && err.contains("postgres://") && err.contains("embedded"),
                 "{err}"
             );
             assert!(!err.contains("s3cret"), "{err}");
         }
         for (arg, want) in [
             ("sled", StoreChoice::Embedded),
+            ("redb", StoreChoice::Embedded),
+            ("embedded", StoreChoice::Embedded),
             ("", StoreChoice::Embedded),
             (
                 "postgres://u@h/db",

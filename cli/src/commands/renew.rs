@@ -81,7 +81,7 @@ fn online(url: &CaUrl, args: &RenewArgs) -> anyhow::Result<ExitStatus> {
     write_identity(
         dir,
         &obtained.issued,
-        obtained.key_pem.as_deref(),
+        obtained.key_pem.as_deref().map(String::as_str),
         Overwrite::Replace,
     )
     .with_context(|| format!("renew: writing {}", dir.display()))?;

@@ -20,7 +20,7 @@ const LIMIT: Duration = Duration::from_secs(10);
 fn identity(dir: &Path) -> (Vec<CertificateDer<'static>>, PrivateKeyDer<'static>) {
     let chain = minica_pki::pem::load_certs(&dir.join("chain.pem")).unwrap();
     let key = minica_pki::pem::load_private_key(&dir.join("key.pem")).unwrap();
-    (chain, key)
+    (chain, key.clone_key())
 }
 
 fn roots(dir: &Path) -> Arc<RootCertStore> {
