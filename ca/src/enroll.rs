@@ -155,7 +155,14 @@ pub enum EnrollError {
 
 impl From<crate::error::StoreError> for EnrollError {
     fn from(e: crate::error::StoreError) -> Self {
-        EnrollError::Ca(Error::Store(e))
+        match e {
+            // Another request took the NAME first (the ledger checks inside
+            // its commit): the same answer as the check before signing.
+            crate::error::StoreError::NameActive { name, serial } => {
+                EnrollError::NameInUse { name, serial }
+            }
+            other => EnrollError::Ca(Error::Store(other)),
+        }
     }
 }
 
@@ -294,10 +301,10 @@ impl Ca {
         let mut leaf = self.sign_leaf(&request, now)?;
         leaf.record.renewed_from = Some(old.serial.clone());
         let updated = replaced(&old, &leaf.record.serial, OldCert::Supersede, now);
-        self.store().commit(
-            std::slice::from_ref(&leaf.record),
-            std::slice::from_ref(&updated),
-        )?;
+        // Of two renewals with one certificate (or a renewal and an
+        // enrolment for its NAME), the ledger lets one commit.
+        self.store()
+            .commit_leaf(&leaf.record, Some(&updated), now)?;
         Ok(leaf)
     }
 

@@ -132,7 +132,7 @@ pub enum Error {
     RsaEncode(#[source] rsa::pkcs8::Error),
     /// The ledger failed.
     #[error("ledger: {0}")]
-    Store(#[from] StoreError),
+    Store(#[source] StoreError),
     /// No certificate in the ledger has this name or serial.
     #[error("{what} is not in the ledger (see `minica list --all`)")]
     NotInLedger {
@@ -381,6 +381,14 @@ pub enum StoreError {
     /// A record to update is not in the ledger.
     #[error("serial {0} is not in the ledger")]
     NotFound(String),
+    /// Another leaf with this name is active (one active leaf per NAME).
+    #[error("{name} already has an active certificate (serial {serial})")]
+    NameActive {
+        /// The name asked for.
+        name: String,
+        /// The serial of the active leaf that holds it.
+        serial: String,
+    },
     /// A token with this hash is already in the ledger.
     #[error("a token with hash {0} is already in the ledger")]
     TokenExists(String),
@@ -427,6 +435,17 @@ pub enum StoreError {
     /// something that is not a valid reply.
     #[error("{0}")]
     Remote(String),
+}
+
+/// The ledger's refusals that the CA reports in its own words: a name held
+/// by another active leaf is [`Error::DuplicateName`].
+impl From<StoreError> for Error {
+    fn from(e: StoreError) -> Self {
+        match e {
+            StoreError::NameActive { name, serial } => Error::DuplicateName { name, serial },
+            other => Error::Store(other),
+        }
+    }
 }
 
 pub(crate) fn io_err(path: impl Into<PathBuf>, source: std::io::Error) -> Error {

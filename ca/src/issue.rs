@@ -123,7 +123,7 @@ impl Ca {
         let now = OffsetDateTime::now_utc();
         self.check_names_free(std::iter::once(&request.name), now)?;
         let leaf = self.sign_leaf(request, now)?;
-        self.store().insert(std::slice::from_ref(&leaf.record))?;
+        self.store().commit_leaf(&leaf.record, None, now)?;
         Ok(leaf)
     }
 
@@ -179,7 +179,7 @@ impl Ca {
         }
         let (synced, recorded) = std::thread::scope(|scope| {
             let synced = scope.spawn(|| StagedFile::sync_all(&staged));
-            let recorded = self.store().insert(std::slice::from_ref(&leaf.record));
+            let recorded = self.store().commit_leaf(&leaf.record, None, now);
             (synced.join(), recorded)
         });
         recorded?;

@@ -247,10 +247,8 @@ impl Ca {
 
         let updated = replaced(&old, &leaf.record.serial, options.old, now);
         // Recorded and flushed before any file is renamed into place.
-        self.store().commit(
-            std::slice::from_ref(&leaf.record),
-            std::slice::from_ref(&updated),
-        )?;
+        self.store()
+            .commit_leaf(&leaf.record, Some(&updated), now)?;
         let key_written = leaf.key().is_some();
         staged.into_iter().try_for_each(StagedFile::commit)?;
         let crls = match options.old {

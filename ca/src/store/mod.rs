@@ -64,6 +64,20 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// of issuances costs one flush.
     fn commit(&self, new: &[CertRecord], updated: &[CertRecord]) -> Result<(), StoreError>;
 
+    /// Records one new leaf, and replaces `replaced` (the leaf it renews,
+    /// now superseded or revoked) in the same atomic, durable commit, unless
+    /// another leaf with its name (ASCII case-insensitively) is active at
+    /// `now` ([`holds_name`]): then it refuses with
+    /// [`StoreError::NameActive`] and changes nothing. The check is inside
+    /// the commit, so of concurrent requests for one NAME, in any number of
+    /// processes sharing the store, one wins.
+    fn commit_leaf(
+        &self,
+        new: &CertRecord,
+        replaced: Option<&CertRecord>,
+        now: time::OffsetDateTime,
+    ) -> Result<(), StoreError>;
+
     /// The record with this serial.
     fn get(&self, serial: &Serial) -> Result<Option<CertRecord>, StoreError>;
 
@@ -112,9 +126,11 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     /// Enrolment in one atomic, durable step: consumes the token exactly as
     /// [`Store::consume_token`] does and, with it, inserts the (unrevoked)
     /// record `new` of the certificate issued for it. When the token cannot
-    /// be consumed, or `new`'s serial exists ([`StoreError::SerialExists`]),
-    /// nothing changes: a token is never spent without its certificate
-    /// being recorded, and one commit costs one flush.
+    /// be consumed, `new`'s serial exists ([`StoreError::SerialExists`]),
+    /// or another leaf holds its name at `now` ([`StoreError::NameActive`],
+    /// as [`Store::commit_leaf`] checks it), nothing changes: a token is
+    /// never spent without its certificate being recorded, and one commit
+    /// costs one flush.
     fn consume_token_and_insert(
         &self,
         hash: &str,
@@ -142,6 +158,14 @@ pub trait Store: Send + Sync + std::fmt::Debug {
     fn engine(&self) -> Engine {
         Engine::Embedded
     }
+}
+
+/// True when `existing` keeps a new leaf with its name from being recorded
+/// at `now`: it is a leaf, not revoked or superseded, and not expired (one
+/// active leaf per NAME; see [`Store::commit_leaf`]).
+pub fn holds_name(existing: &CertRecord, now: time::OffsetDateTime) -> bool {
+    existing.kind == crate::record::CertKind::Leaf
+        && existing.status_at(now) == crate::record::DisplayStatus::Active
 }
 
 /// The behaviour every [`Store`] engine must show, as reusable test code:
@@ -326,6 +350,40 @@ pub mod contract {
         assert!(matches!(err, StoreError::SerialExists(_)), "{err}");
         assert_eq!(store.get_token("ee").unwrap().unwrap().used, None);
         store.put_token(&token("cc", 60)).unwrap();
+
+        // One active leaf per NAME, checked inside the commit.
+        let mut leaf = sample("Unique");
+        leaf.not_after = now + time::Duration::days(1);
+        store.commit_leaf(&leaf, None, now).unwrap();
+        let mut twin = sample("unique");
+        twin.not_after = leaf.not_after;
+        let err = store.commit_leaf(&twin, None, now).unwrap_err();
+        assert!(
+            matches!(&err, StoreError::NameActive { serial, .. } if *serial == leaf.serial.to_hex()),
+            "{err}"
+        );
+        assert!(!store.contains(&twin.serial).unwrap());
+        // ... and for an enrolment, which then keeps its token.
+        store.put_token(&token("ff", 60)).unwrap();
+        let err = store
+            .consume_token_and_insert("ff", now, &twin)
+            .unwrap_err();
+        assert!(matches!(err, StoreError::NameActive { .. }), "{err}");
+        assert_eq!(store.get_token("ff").unwrap().unwrap().used, None);
+        // A renewal replaces the active leaf in the same commit.
+        let mut old = leaf.clone();
+        old.status = Status::Superseded;
+        old.superseded_by = Some(twin.serial.clone());
+        store.commit_leaf(&twin, Some(&old), now).unwrap();
+        assert_eq!(
+            store.get(&leaf.serial).unwrap().unwrap().status,
+            Status::Superseded
+        );
+        // An expired leaf holds its name no longer.
+        let mut gone = sample("lapsed");
+        gone.not_after = now - time::Duration::seconds(1);
+        store.insert(std::slice::from_ref(&gone)).unwrap();
+        store.commit_leaf(&sample("LAPSED"), None, now).unwrap();
         Written {
             a_issuer: a.issuer_serial,
             a: a.serial,
@@ -342,7 +400,7 @@ pub mod contract {
             vec![(w.a.clone(), revocation())]
         );
         assert!(store.contains(&w.b).unwrap());
-        assert_eq!(store.all().unwrap().len(), 5);
+        assert_eq!(store.all().unwrap().len(), 9);
         assert_eq!(store.crl_number(&w.issuer).unwrap(), Some(2));
         assert_eq!(store.next_crl_number(&w.issuer).unwrap(), 3);
         // A token consumed before the reopen stays used; an unused one works.

@@ -455,6 +455,48 @@ impl PostgresStore {
         .map_err(self.err(what))
     }
 
+    /// Inside `tx`: waits for every other transaction recording a leaf with
+    /// `new`'s name (a transaction-scoped advisory lock on the name), then
+    /// refuses with [`StoreError::NameActive`] if another leaf, other than
+    /// `replaced`, holds it at `now`. Under the lock, the query sees every
+    /// commit of an earlier holder (READ COMMITTED takes a new snapshot
+    /// per statement).
+    fn check_name_free(
+        &self,
+        tx: &mut postgres::Transaction<'_>,
+        new: &CertRecord,
+        replaced: Option<&CertRecord>,
+        now: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let name = new.name.to_ascii_lowercase();
+        tx.execute(
+            "SELECT pg_advisory_xact_lock(hashtextextended('minica-name:' || $1, 0))",
+            &[&name],
+        )
+        .map_err(self.err("cannot lock a name"))?;
+        let rows = tx
+            .query(
+                "SELECT serial, record::text FROM certificates
+                 WHERE name_lower = $1 AND status = 'active'",
+                &[&name],
+            )
+            .map_err(self.err("cannot read certificates"))?;
+        for row in rows {
+            let serial: Vec<u8> = row.get(0);
+            if replaced.is_some_and(|r| r.serial.as_bytes() == serial.as_slice()) {
+                continue;
+            }
+            let json: String = row.get(1);
+            if super::holds_name(&decode_record(&serial, &json)?, now) {
+                return Err(StoreError::NameActive {
+                    name: new.name.clone(),
+                    serial: hex::encode(&serial),
+                });
+            }
+        }
+        Ok(())
+    }
+
     /// Why a token was not consumed. A row that is there is used or
     /// expired (once used it stays used; once expired it stays expired).
     fn token_refusal(
@@ -506,6 +548,32 @@ impl Store for PostgresStore {
             }
         }
         for rec in updated {
+            if self.write(&mut tx, &update, rec, "cannot update a certificate")? == 0 {
+                return Err(StoreError::NotFound(rec.serial.to_hex()));
+            }
+        }
+        tx.commit().map_err(self.err("cannot commit"))
+    }
+
+    fn commit_leaf(
+        &self,
+        new: &CertRecord,
+        replaced: Option<&CertRecord>,
+        now: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lend()?;
+        let insert = conn.prepare(INSERT_CERT)?;
+        let update = conn.prepare(UPDATE_CERT)?;
+        let mut tx = conn
+            .client()?
+            .transaction()
+            .map_err(self.err("cannot begin a transaction"))?;
+        // Dropping `tx` before `commit` rolls everything back.
+        self.check_name_free(&mut tx, new, replaced, now)?;
+        if self.write(&mut tx, &insert, new, "cannot insert a certificate")? != 1 {
+            return Err(StoreError::SerialExists(new.serial.to_hex()));
+        }
+        if let Some(rec) = replaced {
             if self.write(&mut tx, &update, rec, "cannot update a certificate")? == 0 {
                 return Err(StoreError::NotFound(rec.serial.to_hex()));
             }
@@ -642,6 +710,7 @@ impl Store for PostgresStore {
             drop(tx);
             return self.token_refusal(&mut conn, hash, now);
         };
+        self.check_name_free(&mut tx, new, None, now)?;
         if self.write(&mut tx, &insert, new, "cannot insert a certificate")? != 1 {
             return Err(StoreError::SerialExists(new.serial.to_hex()));
         }

@@ -26,8 +26,8 @@ use std::path::{Path, PathBuf};
 use std::sync::{Condvar, Mutex, MutexGuard};
 
 use redb::{
-    Database, MultimapTableDefinition, ReadableDatabase, ReadableTable, TableDefinition,
-    WriteTransaction,
+    Database, MultimapTableDefinition, ReadableDatabase, ReadableMultimapTable, ReadableTable,
+    TableDefinition, WriteTransaction,
 };
 
 use crate::crl::RevocationReason;
@@ -56,10 +56,12 @@ pub struct RedbStore {
 /// transaction as it was.
 #[derive(Debug)]
 pub(crate) enum Change {
-    /// [`Store::commit`].
+    /// [`Store::commit`]; with `exclusive_at`, [`Store::commit_leaf`]: no
+    /// new record may take a name that another leaf holds at that time.
     Commit {
         new: Vec<CertRecord>,
         updated: Vec<CertRecord>,
+        exclusive_at: Option<time::OffsetDateTime>,
     },
     /// [`Store::next_crl_number`].
     NextCrlNumber(Serial),
@@ -233,13 +235,41 @@ impl RedbStore {
         let storage = |x: redb::StorageError| e(x.into());
         let table = |x: redb::TableError| e(x.into());
         match change {
-            Change::Commit { new, updated } => {
+            Change::Commit {
+                new,
+                updated,
+                exclusive_at,
+            } => {
                 let mut records = tx.open_table(RECORDS).map_err(table)?;
+                let mut names = tx.open_multimap_table(NAMES).map_err(table)?;
                 let mut seen = HashSet::new();
                 for rec in new {
                     let key = rec.serial.as_bytes();
                     if !seen.insert(key) || records.get(key).map_err(storage)?.is_some() {
                         return Err(StoreError::SerialExists(rec.serial.to_hex()));
+                    }
+                }
+                if let Some(now) = exclusive_at {
+                    let replaced: HashSet<&[u8]> =
+                        updated.iter().map(|r| r.serial.as_bytes()).collect();
+                    for rec in new {
+                        let name = rec.name.to_ascii_lowercase();
+                        for serial in names.get(name.as_str()).map_err(storage)? {
+                            let serial = serial.map_err(storage)?;
+                            let key = serial.value();
+                            if replaced.contains(key) {
+                                continue;
+                            }
+                            let Some(v) = records.get(key).map_err(storage)? else {
+                                continue;
+                            };
+                            if crate::store::holds_name(&decode_record(key, v.value())?, *now) {
+                                return Err(StoreError::NameActive {
+                                    name: rec.name.clone(),
+                                    serial: hex::encode(key),
+                                });
+                            }
+                        }
                     }
                 }
                 // CRL index changes, (issuer, serial) → revocation or removal,
@@ -268,7 +298,6 @@ impl RedbStore {
                     .chain(updated)
                     .map(|rec| serde_json::to_vec(rec).map_err(StoreError::Encode))
                     .collect::<Result<Vec<_>, _>>()?;
-                let mut names = tx.open_multimap_table(NAMES).map_err(table)?;
                 let mut revoked = tx.open_table(REVOKED).map_err(table)?;
                 for (rec, value) in new.iter().chain(updated).zip(&values) {
                     records
@@ -336,6 +365,7 @@ impl RedbStore {
                     let record = Change::Commit {
                         new: vec![new.clone()],
                         updated: Vec::new(),
+                        exclusive_at: Some(*now),
                     };
                     self.apply(tx, &record)?;
                 }
@@ -361,6 +391,21 @@ impl Store for RedbStore {
         self.submit(Change::Commit {
             new: new.to_vec(),
             updated: updated.to_vec(),
+            exclusive_at: None,
+        })
+        .map(|_| ())
+    }
+
+    fn commit_leaf(
+        &self,
+        new: &CertRecord,
+        replaced: Option<&CertRecord>,
+        now: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.submit(Change::Commit {
+            new: vec![new.clone()],
+            updated: replaced.into_iter().cloned().collect(),
+            exclusive_at: Some(now),
         })
         .map(|_| ())
     }
@@ -512,6 +557,7 @@ impl RedbStore {
             &Change::Commit {
                 new: records.to_vec(),
                 updated: Vec::new(),
+                exclusive_at: None,
             },
         )?;
         for token in tokens {
@@ -662,6 +708,31 @@ mod tests {
         assert_eq!(consumed.into_inner(), 1, "one token, consumed once");
         assert_eq!(store.all().unwrap().len(), 8 * 25 + 1);
         assert_eq!(store.by_name("N3-7").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn of_concurrent_leaves_for_one_name_one_is_recorded() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = RedbStore::open(&dir.path().join("ledger.redb")).unwrap();
+        let now = time::OffsetDateTime::now_utc();
+        let won = std::sync::atomic::AtomicUsize::new(0);
+        std::thread::scope(|scope| {
+            for _ in 0..8 {
+                scope.spawn(|| {
+                    let mut leaf = crate::store::contract::sample("svc");
+                    leaf.not_after = now + time::Duration::days(1);
+                    match store.commit_leaf(&leaf, None, now) {
+                        Ok(()) => {
+                            won.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                        }
+                        Err(StoreError::NameActive { .. }) => {}
+                        Err(e) => panic!("{e}"),
+                    }
+                });
+            }
+        });
+        assert_eq!(won.into_inner(), 1);
+        assert_eq!(store.by_name("svc").unwrap().len(), 1);
     }
 
     #[test]

@@ -11,9 +11,10 @@
 //! One JSON object per line in each direction, strictly request then
 //! answer, on one connection. A request is `{"op": "...", ...}` (see
 //! `Request`); an answer is `{"ok": VALUE}` or `{"err": {"kind": K,
-//! "message": M}}`. `kind` is `serial_exists`, `not_found` or
-//! `token_exists` for the errors the CA logic matches on (they come back as
-//! the same [`StoreError`] variant) and `other` for the rest (they come back
+//! "message": M}}`. `kind` is `serial_exists`, `not_found`, `token_exists`
+//! or `name_active` (with a `name` field) for the errors the CA logic
+//! matches on (they come back as the same [`StoreError`] variant) and
+//! `other` for the rest (they come back
 //! as [`StoreError::Remote`] with the server's message). Only the socket's
 //! owner can connect (0600 in a 0700 home): the peer is trusted like the
 //! ledger files themselves, but its lines are still bounded in size.
@@ -46,6 +47,13 @@ enum Request {
     Commit {
         new: Vec<CertRecord>,
         updated: Vec<CertRecord>,
+    },
+    CommitLeaf {
+        new: Box<CertRecord>,
+        replaced: Option<Box<CertRecord>>,
+        /// Unix seconds and nanoseconds of `now`.
+        secs: i64,
+        nanos: u32,
     },
     Get {
         serial: Serial,
@@ -122,6 +130,7 @@ enum ErrorKind {
     SerialExists,
     NotFound,
     TokenExists,
+    NameActive,
     Other,
 }
 
@@ -129,6 +138,9 @@ enum ErrorKind {
 struct WireError {
     kind: ErrorKind,
     message: String,
+    /// The name, for `name_active` (whose message is the serial).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    name: Option<String>,
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -139,6 +151,13 @@ enum Answer<T> {
 }
 
 fn to_wire(err: &StoreError) -> WireError {
+    if let StoreError::NameActive { name, serial } = err {
+        return WireError {
+            kind: ErrorKind::NameActive,
+            message: serial.clone(),
+            name: Some(name.clone()),
+        };
+    }
     let (kind, message) = match err {
         StoreError::SerialExists(s) => (ErrorKind::SerialExists, s.clone()),
         StoreError::NotFound(s) => (ErrorKind::NotFound, s.clone()),
@@ -155,7 +174,11 @@ fn to_wire(err: &StoreError) -> WireError {
             (ErrorKind::Other, msg)
         }
     };
-    WireError { kind, message }
+    WireError {
+        kind,
+        message,
+        name: None,
+    }
 }
 
 fn from_wire(err: WireError) -> StoreError {
@@ -163,6 +186,10 @@ fn from_wire(err: WireError) -> StoreError {
         ErrorKind::SerialExists => StoreError::SerialExists(err.message),
         ErrorKind::NotFound => StoreError::NotFound(err.message),
         ErrorKind::TokenExists => StoreError::TokenExists(err.message),
+        ErrorKind::NameActive => StoreError::NameActive {
+            name: err.name.unwrap_or_default(),
+            serial: err.message,
+        },
         ErrorKind::Other => StoreError::Remote(format!("minica serve: {}", err.message)),
     }
 }
@@ -276,6 +303,20 @@ impl Store for RemoteStore {
         })
     }
 
+    fn commit_leaf(
+        &self,
+        new: &CertRecord,
+        replaced: Option<&CertRecord>,
+        now: time::OffsetDateTime,
+    ) -> Result<(), StoreError> {
+        self.call(&Request::CommitLeaf {
+            new: Box::new(new.clone()),
+            replaced: replaced.map(|r| Box::new(r.clone())),
+            secs: now.unix_timestamp(),
+            nanos: now.nanosecond(),
+        })
+    }
+
     fn get(&self, serial: &Serial) -> Result<Option<CertRecord>, StoreError> {
         self.call(&Request::Get {
             serial: serial.clone(),
@@ -373,6 +414,16 @@ fn wire_time(secs: i64, nanos: u32) -> Result<time::OffsetDateTime, StoreError> 
 fn dispatch(store: &dyn Store, request: Request, out: &mut impl Write) -> std::io::Result<()> {
     match request {
         Request::Commit { new, updated } => answer(out, store.commit(&new, &updated)),
+        Request::CommitLeaf {
+            new,
+            replaced,
+            secs,
+            nanos,
+        } => answer(
+            out,
+            wire_time(secs, nanos)
+                .and_then(|now| store.commit_leaf(&new, replaced.as_deref(), now)),
+        ),
         Request::Get { serial } => answer(out, store.get(&serial)),
         Request::ByName { name } => answer(out, store.by_name(&name)),
         Request::All => answer(out, store.all()),

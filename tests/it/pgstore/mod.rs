@@ -204,6 +204,40 @@ fn the_cli_shares_one_postgres_ledger_between_homes_and_processes() {
     assert!(serials.is_subset(&after), "every issued serial is listed");
     assert_eq!(after.len(), before.len() + N);
 
+    // The same NAME from 8 processes at once, across both homes: the
+    // ledger checks "one active leaf per NAME" inside its commit, so one
+    // wins and every other is refused like a plain re-run.
+    const RACERS: usize = 8;
+    let children: Vec<_> = (0..RACERS)
+        .map(|i| {
+            let home = if i % 2 == 0 { &sc.home } else { &home2 };
+            support::minica(home, &sc.work)
+                .args(["--store", &url, "issue", "contended", "--out"])
+                .arg(sc.path(&format!("contended-{i}")))
+                .stdout(std::process::Stdio::piped())
+                .stderr(std::process::Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    let outcomes: Vec<_> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let winners = outcomes.iter().filter(|o| o.status.success()).count();
+    assert_eq!(winners, 1, "one issue of a contended NAME succeeds");
+    for out in outcomes.iter().filter(|o| !o.status.success()) {
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{err}");
+        assert!(err.contains("already has an active certificate"), "{err}");
+    }
+    let ran = sc.pg(&url, &["list", "--json"]).ok();
+    assert_eq!(
+        ran.stdout.matches("\"name\": \"contended\"").count(),
+        1,
+        "{ran}"
+    );
+
     // A rotation on a shared ledger takes the home's lock for its duration
     // and reminds that running servers keep the old generation.
     let old_int = std::fs::read_to_string(sc.home.join("intermediate.pem")).unwrap();
