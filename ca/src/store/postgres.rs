@@ -455,17 +455,51 @@ impl PostgresStore {
         .map_err(self.err(what))
     }
 
+    /// [`Store::commit`], and with `exclusive_at` [`Store::commit_leaf`]
+    /// (every new record's name checked free inside the transaction).
+    fn commit_checked(
+        &self,
+        new: &[CertRecord],
+        updated: &[CertRecord],
+        exclusive_at: Option<time::OffsetDateTime>,
+    ) -> Result<(), StoreError> {
+        let mut conn = self.lend()?;
+        let insert = conn.prepare(INSERT_CERT)?;
+        let update = conn.prepare(UPDATE_CERT)?;
+        let mut tx = conn
+            .client()?
+            .transaction()
+            .map_err(self.err("cannot begin a transaction"))?;
+        // Dropping `tx` before `commit` rolls everything back.
+        if let Some(now) = exclusive_at {
+            for rec in new {
+                self.check_name_free(&mut tx, rec, updated, now)?;
+            }
+        }
+        for rec in new {
+            if self.write(&mut tx, &insert, rec, "cannot insert a certificate")? != 1 {
+                return Err(StoreError::SerialExists(rec.serial.to_hex()));
+            }
+        }
+        for rec in updated {
+            if self.write(&mut tx, &update, rec, "cannot update a certificate")? == 0 {
+                return Err(StoreError::NotFound(rec.serial.to_hex()));
+            }
+        }
+        tx.commit().map_err(self.err("cannot commit"))
+    }
+
     /// Inside `tx`: waits for every other transaction recording a leaf with
     /// `new`'s name (a transaction-scoped advisory lock on the name), then
     /// refuses with [`StoreError::NameActive`] if another leaf, other than
-    /// `replaced`, holds it at `now`. Under the lock, the query sees every
+    /// those `replaced` in the same commit, holds it at `now`. Under the lock, the query sees every
     /// commit of an earlier holder (READ COMMITTED takes a new snapshot
     /// per statement).
     fn check_name_free(
         &self,
         tx: &mut postgres::Transaction<'_>,
         new: &CertRecord,
-        replaced: Option<&CertRecord>,
+        replaced: &[CertRecord],
         now: time::OffsetDateTime,
     ) -> Result<(), StoreError> {
         let name = new.name.to_ascii_lowercase();
@@ -483,7 +517,10 @@ impl PostgresStore {
             .map_err(self.err("cannot read certificates"))?;
         for row in rows {
             let serial: Vec<u8> = row.get(0);
-            if replaced.is_some_and(|r| r.serial.as_bytes() == serial.as_slice()) {
+            if replaced
+                .iter()
+                .any(|r| r.serial.as_bytes() == serial.as_slice())
+            {
                 continue;
             }
             let json: String = row.get(1);
@@ -534,25 +571,7 @@ impl PostgresStore {
 
 impl Store for PostgresStore {
     fn commit(&self, new: &[CertRecord], updated: &[CertRecord]) -> Result<(), StoreError> {
-        let mut conn = self.lend()?;
-        let insert = conn.prepare(INSERT_CERT)?;
-        let update = conn.prepare(UPDATE_CERT)?;
-        let mut tx = conn
-            .client()?
-            .transaction()
-            .map_err(self.err("cannot begin a transaction"))?;
-        // Dropping `tx` before `commit` rolls everything back.
-        for rec in new {
-            if self.write(&mut tx, &insert, rec, "cannot insert a certificate")? != 1 {
-                return Err(StoreError::SerialExists(rec.serial.to_hex()));
-            }
-        }
-        for rec in updated {
-            if self.write(&mut tx, &update, rec, "cannot update a certificate")? == 0 {
-                return Err(StoreError::NotFound(rec.serial.to_hex()));
-            }
-        }
-        tx.commit().map_err(self.err("cannot commit"))
+        self.commit_checked(new, updated, None)
     }
 
     fn commit_leaf(
@@ -561,24 +580,8 @@ impl Store for PostgresStore {
         replaced: Option<&CertRecord>,
         now: time::OffsetDateTime,
     ) -> Result<(), StoreError> {
-        let mut conn = self.lend()?;
-        let insert = conn.prepare(INSERT_CERT)?;
-        let update = conn.prepare(UPDATE_CERT)?;
-        let mut tx = conn
-            .client()?
-            .transaction()
-            .map_err(self.err("cannot begin a transaction"))?;
-        // Dropping `tx` before `commit` rolls everything back.
-        self.check_name_free(&mut tx, new, replaced, now)?;
-        if self.write(&mut tx, &insert, new, "cannot insert a certificate")? != 1 {
-            return Err(StoreError::SerialExists(new.serial.to_hex()));
-        }
-        if let Some(rec) = replaced {
-            if self.write(&mut tx, &update, rec, "cannot update a certificate")? == 0 {
-                return Err(StoreError::NotFound(rec.serial.to_hex()));
-            }
-        }
-        tx.commit().map_err(self.err("cannot commit"))
+        let replaced: Vec<CertRecord> = replaced.into_iter().cloned().collect();
+        self.commit_checked(std::slice::from_ref(new), &replaced, Some(now))
     }
 
     fn get(&self, serial: &Serial) -> Result<Option<CertRecord>, StoreError> {
@@ -710,7 +713,7 @@ impl Store for PostgresStore {
             drop(tx);
             return self.token_refusal(&mut conn, hash, now);
         };
-        self.check_name_free(&mut tx, new, None, now)?;
+        self.check_name_free(&mut tx, new, &[], now)?;
         if self.write(&mut tx, &insert, new, "cannot insert a certificate")? != 1 {
             return Err(StoreError::SerialExists(new.serial.to_hex()));
         }
