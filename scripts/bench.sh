@@ -7,6 +7,7 @@
 #   scripts/bench.sh --quick    the same in under ~2 minutes (shorter runs, fewer levels)
 #   scripts/bench.sh --smoke --out DIR   seconds; checks the harness works (used by tests)
 #   scripts/bench.sh --only sidecar|ca|mysql   one group again; the others keep their last figures
+#   scripts/bench.sh --only idle   minica-sidecar's RSS per idle connection only (printed; no report)
 #
 # Installs what it needs when missing (Debian packages, matplotlib from PyPI),
 # builds release binaries, and sends traffic to 127.0.0.1 only.

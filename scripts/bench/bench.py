@@ -342,6 +342,25 @@ def bench_pairs(cfg, bins, work):
     return results
 
 
+def bench_idle(cfg, bins, work, counts):
+    """Only the idle-connection RSS of the minica pair (`--only idle`), for
+    working on the sidecar's memory: the pair first serves the same warm-up,
+    keepalive and new-connection load as in the full suite (so the heap has the
+    same history), then holds `counts` idle connections in turn."""
+    results = {}
+    with Procs(work) as backends:
+        http = start_http_backend(backends, work)
+        with Procs(work) as procs:
+            front, pids = pair_minica(procs, bins, work, http)
+            wrk(front, 4, 1)  # warm-up
+            wrk(front, max(cfg["levels"]), cfg["secs"])
+            wrk(front, cfg["newconn_c"], cfg["secs"], close=True)
+            for count in counts:
+                results[count] = idle_rss(front, pids, count)
+                print(f"  minica-sidecar: {results[count]:.1f} KiB per idle connection ({count})", flush=True)
+    return results
+
+
 # ---------------------------------------------------------------- the CA
 
 def bench_ca(cfg, bins, work):
@@ -753,13 +772,28 @@ def main():
     group.add_argument("--smoke", action="store_const", dest="mode", const="smoke")
     ap.add_argument("--bin-dir", default="target/release", help="where minica and minica-sidecar are built")
     ap.add_argument("--out", default=None, help="report directory (default: docs/, for BENCHMARKS.md)")
-    ap.add_argument("--only", choices=["sidecar", "ca", "online", "mysql"], help="run one group only")
+    ap.add_argument("--only", choices=["sidecar", "ca", "online", "mysql", "idle"],
+                    help="run one group only; `idle`: only minica-sidecar's RSS per idle connection (at 1,000"
+                         " and 10,000 connections; --smoke: 50), printed and written to idle.json in --out"
+                         " if given, never to BENCHMARKS.md")
     args = ap.parse_args()
     mode = args.mode or "full"
     cfg = MODES[mode]
     bins = (ROOT / args.bin_dir).resolve()
     out_dir = Path(args.out).resolve() if args.out else ROOT / "docs"
     raise_fd_limit()
+    if args.only == "idle":
+        counts = MODES["smoke" if mode == "smoke" else "full"]["idle"]
+        with tempfile.TemporaryDirectory(prefix="minica-bench-") as tmp:
+            work = Path(tmp)
+            make_certs(bins, work)
+            print("minica-sidecar idle connections", flush=True)
+            idle = bench_idle(cfg, bins, work, counts)
+        print("JSON " + json.dumps({"mode": mode, "idle_kib": idle}))
+        if args.out:
+            out_dir.mkdir(parents=True, exist_ok=True)
+            (out_dir / "idle.json").write_text(json.dumps({"mode": mode, "idle_kib": idle}, indent=1))
+        return 0
     with tempfile.TemporaryDirectory(prefix="minica-bench-") as tmp:
         work = Path(tmp)
         make_certs(bins, work)

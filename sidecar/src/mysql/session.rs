@@ -16,7 +16,7 @@ use super::handshake::{self, Greeting, Response};
 use super::packet::{self, Header, Shift, ERR, HEADER_LEN};
 use super::ProtocolError;
 use crate::metrics::ConnResult;
-use crate::proxy::{self, ClosePolicy, Counters, End};
+use crate::proxy::{self, ClosePolicy, Counters, End, Pipe};
 use crate::reason::FailureReason;
 use crate::route::{self, ConnReport, Route};
 use crate::tls;
@@ -66,7 +66,9 @@ impl Fail {
         }
     }
 
-    fn record(self, report: &mut ConnReport) {
+    /// Records the failure in `report`; `None` (the set-up's result) for
+    /// convenience.
+    fn record<T>(self, report: &mut ConnReport) -> Option<T> {
         let reason = self.reason();
         let detail = match self {
             Fail::Protocol(e) => format!("mysql: {e}"),
@@ -74,6 +76,7 @@ impl Fail {
             Fail::Timeout => "mysql handshake timed out".to_string(),
         };
         route::handshake_failed(report, reason, detail);
+        None
     }
 }
 
@@ -153,14 +156,33 @@ async fn read_greeting<C: AsyncWrite + Unpin>(
 pub async fn outbound(
     route: &Route,
     cfg: Arc<rustls::ClientConfig>,
-    mut client: TcpStream,
+    client: TcpStream,
     report: &mut ConnReport,
 ) {
+    // The set-up's state lives in a box freed once it is done (see
+    // `route::inbound`): an idle session holds only the streams.
+    let Some((client, tls)) = Box::pin(outbound_setup(route, cfg, client, report)).await else {
+        return;
+    };
+    let c = route::counters(&route.metrics);
+    let idle = route.settings.idle_timeout;
+    let mut pipe = proxy::pipe(client, tls, idle, &c, ClosePolicy::Framed);
+    relay_session(&mut pipe, Shift::ServerAhead, idle, &c, report).await;
+}
+
+/// The connection phase of [`outbound`] up to the handshake response sent
+/// inside TLS. `None` once `report` says why it failed.
+async fn outbound_setup(
+    route: &Route,
+    cfg: Arc<rustls::ClientConfig>,
+    mut client: TcpStream,
+    report: &mut ConnReport,
+) -> Option<(TcpStream, tokio_rustls::client::TlsStream<TcpStream>)> {
     let s = &route.settings;
     let Some(name) = s.server_name.clone() else {
         report.result = Some(ConnResult::Error);
         report.detail = Some("internal: outbound route without a server name".into());
-        return;
+        return None;
     };
     let deadline = Instant::now() + s.handshake_timeout;
     let mut upstream = match route::connect_upstream(route).await {
@@ -169,7 +191,7 @@ pub async fn outbound(
             refuse(&mut client, 0, ER_HANDSHAKE_ERROR, COMMUNICATION, &e).await;
             report.result = Some(ConnResult::UpstreamFailed);
             report.detail = Some(e);
-            return;
+            return None;
         }
     };
     // Greeting → client (without CLIENT_SSL); client's response; SSLRequest.
@@ -246,7 +268,8 @@ pub async fn outbound(
             };
             let next = cseq.wrapping_add(1);
             refuse(&mut client, next, code, state, &msg).await;
-            return route::handshake_failed(report, reason, e.to_string());
+            route::handshake_failed(report, reason, e.to_string());
+            return None;
         }
         Err(_) => {
             let next = cseq.wrapping_add(1);
@@ -263,7 +286,7 @@ pub async fn outbound(
     if let Err(f) = write_packet(&mut tls, seq, &response).await {
         return f.record(report);
     }
-    relay_session(route, client, tls, Shift::ServerAhead, report).await;
+    Some((client, tls))
 }
 
 /// Inbound: a TLS-capable MySQL client on `client` (TLS after the
@@ -271,9 +294,27 @@ pub async fn outbound(
 pub async fn inbound(
     route: &Route,
     cfg: Arc<rustls::ServerConfig>,
-    mut client: TcpStream,
+    client: TcpStream,
     report: &mut ConnReport,
 ) {
+    // As in `outbound`: the set-up's state lives in a box freed once done.
+    let Some((tls, upstream)) = Box::pin(inbound_setup(route, cfg, client, report)).await else {
+        return;
+    };
+    let c = route::counters(&route.metrics);
+    let idle = route.settings.idle_timeout;
+    let mut pipe = proxy::pipe(tls, upstream, idle, &c, ClosePolicy::Framed);
+    relay_session(&mut pipe, Shift::ServerBehind, idle, &c, report).await;
+}
+
+/// The connection phase of [`inbound`] up to the handshake response sent
+/// to the server. `None` once `report` says why it failed.
+async fn inbound_setup(
+    route: &Route,
+    cfg: Arc<rustls::ServerConfig>,
+    mut client: TcpStream,
+    report: &mut ConnReport,
+) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, TcpStream)> {
     let s = &route.settings;
     let deadline = Instant::now() + s.handshake_timeout;
     // The server's greeting carries the scramble the client's password
@@ -285,7 +326,7 @@ pub async fn inbound(
             refuse(&mut client, 0, ER_HANDSHAKE_ERROR, COMMUNICATION, &e).await;
             report.result = Some(ConnResult::UpstreamFailed);
             report.detail = Some(e);
-            return;
+            return None;
         }
     };
     let pre = timeout_at(deadline, async {
@@ -328,7 +369,8 @@ pub async fn inbound(
     let mut tls = match accepted {
         Ok(Ok(tls)) => tls,
         Ok(Err(e)) => {
-            return route::handshake_failed(report, FailureReason::from_io(&e), e.to_string())
+            route::handshake_failed(report, FailureReason::from_io(&e), e.to_string());
+            return None;
         }
         Err(_) => return Fail::Timeout.record(report),
     };
@@ -350,30 +392,35 @@ pub async fn inbound(
     {
         return f.record(report);
     }
-    relay_session(route, tls, upstream, Shift::ServerBehind, report).await;
+    Some((tls, upstream))
 }
 
 /// After the handshake response went up: relays the authentication
-/// exchange (re-numbered with `shift`), then the rest of the session as
-/// bytes, and records how the connection ended.
+/// exchange (re-numbered with `shift`) over the streams of `pipe`, then runs
+/// `pipe` for the rest of the session (bytes as they are), and records how
+/// the connection ended. (`pipe` owns the streams throughout, and is
+/// borrowed, so that they are stored once in the connection's task.)
 async fn relay_session<C, S>(
-    route: &Route,
-    mut client: C,
-    mut server: S,
+    pipe: &mut Pipe<'_, C, S>,
     shift: Shift,
+    idle: Option<Duration>,
+    c: &Counters<'_>,
     report: &mut ConnReport,
 ) where
     C: AsyncRead + AsyncWrite + Unpin,
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let idle = route.settings.idle_timeout;
-    let c = route::counters(&route.metrics);
-    let end = match relay_auth(&mut client, &mut server, shift, idle, &c).await {
+    let (client, server) = pipe.streams_mut();
+    // Boxed: its buffers and state are gone once the command phase starts.
+    let end = match Box::pin(relay_auth(client, server, shift, idle, c)).await {
         Ok(Some(end)) => end,
-        Ok(None) => proxy::pipe(client, server, idle, &c, ClosePolicy::Framed).await,
-        Err(f) => return f.record(report),
+        Ok(None) => pipe.await,
+        Err(f) => {
+            f.record::<()>(report);
+            return;
+        }
     };
-    route::finish(report, end, &c);
+    route::finish(report, end, c);
 }
 
 /// The bytes a read returned, 0 at the end of the stream. A TLS peer gone
