@@ -3,8 +3,9 @@
 //! Order of work, so that the ledger never forgets a certificate that
 //! exists on disk: check inputs and names, sign, stage the output files
 //! under temporary names, record and flush the ledger (while the staged
-//! files are synced), then rename the files into place. A crash leaves at worst a recorded certificate with no files,
-//! never files of an unrecorded certificate.
+//! files are synced), then rename the files into place. A crash leaves at
+//! worst a recorded certificate with no files, never files of an
+//! unrecorded certificate.
 
 use std::collections::HashSet;
 use std::path::Path;

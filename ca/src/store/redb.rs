@@ -131,11 +131,26 @@ impl GroupCommit {
             }
             queue.leader = true;
             let batch = std::mem::take(&mut queue.pending);
+            let tickets: Vec<u64> = batch.iter().map(|(t, _)| *t).collect();
             drop(queue);
-            let results = run(batch);
+            // A panic must not leave the others waiting for a leader or a
+            // result forever: they get an error, then the panic goes on.
+            let ran = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| run(batch)));
             queue = self.lock();
             queue.leader = false;
-            queue.results.extend(results);
+            match ran {
+                Ok(results) => queue.results.extend(results),
+                Err(panic) => {
+                    queue.results.extend(tickets.into_iter().map(|t| {
+                        let failed = "internal error: the ledger writer panicked \
+                                      (`minica list --all` shows what was recorded)";
+                        (t, Err(StoreError::Remote(failed.to_string())))
+                    }));
+                    self.done.notify_all();
+                    drop(queue);
+                    std::panic::resume_unwind(panic);
+                }
+            }
             self.done.notify_all();
         }
     }
@@ -708,6 +723,26 @@ mod tests {
         assert_eq!(consumed.into_inner(), 1, "one token, consumed once");
         assert_eq!(store.all().unwrap().len(), 8 * 25 + 1);
         assert_eq!(store.by_name("N3-7").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_panicking_batch_leaves_the_group_commit_usable() {
+        let gate = GroupCommit::default();
+        let panicked = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            gate.submit(Change::NextCrlNumber(Serial::random()), |_| {
+                panic!("simulated bug in a change")
+            })
+        }));
+        assert!(panicked.is_err());
+        let applied = gate
+            .submit(Change::NextCrlNumber(Serial::random()), |batch| {
+                batch
+                    .into_iter()
+                    .map(|(t, _)| (t, Ok(Applied::CrlNumber(7))))
+                    .collect()
+            })
+            .unwrap();
+        assert!(matches!(applied, Applied::CrlNumber(7)), "{applied:?}");
     }
 
     #[test]
