@@ -69,6 +69,7 @@ pub mod mysql;
 pub mod online;
 pub mod proxy;
 pub mod proxy_protocol;
+pub mod read_ahead;
 pub mod reason;
 pub mod route;
 pub mod server;

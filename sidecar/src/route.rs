@@ -13,6 +13,8 @@ use tokio::task::JoinSet;
 use tokio::time::{timeout, Instant};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+use crate::read_ahead::ReadAhead;
+
 use crate::creds::{Creds, TlsConfig};
 use crate::log;
 use crate::metrics::{ConnResult, RouteMetrics};
@@ -270,11 +272,17 @@ async fn inbound_setup(
     cfg: Arc<rustls::ServerConfig>,
     stream: TcpStream,
     report: &mut ConnReport,
-) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, TcpStream)> {
+) -> Option<(
+    tokio_rustls::server::TlsStream<ReadAhead<TcpStream>>,
+    TcpStream,
+)> {
     let s = &route.settings;
     let local = stream.local_addr().ok();
     let began = Instant::now();
-    let accept = timeout(s.handshake_timeout, TlsAcceptor::from(cfg).accept(stream));
+    let accept = timeout(
+        s.handshake_timeout,
+        TlsAcceptor::from(cfg).accept(ReadAhead::new(stream)),
+    );
     let (accepted, claimed) = tls::capture_peer_identity(accept).await;
     report.identity = claimed;
     let mut tls = match accepted {
@@ -349,7 +357,7 @@ async fn outbound_setup(
     route: &Route,
     cfg: Arc<rustls::ClientConfig>,
     report: &mut ConnReport,
-) -> Option<tokio_rustls::client::TlsStream<TcpStream>> {
+) -> Option<tokio_rustls::client::TlsStream<ReadAhead<TcpStream>>> {
     let s = &route.settings;
     let Some(name) = s.server_name.clone() else {
         report.result = Some(ConnResult::Error);
@@ -367,7 +375,7 @@ async fn outbound_setup(
     let began = Instant::now();
     let connect = timeout(
         s.handshake_timeout,
-        TlsConnector::from(cfg).connect(name, upstream),
+        TlsConnector::from(cfg).connect(name, ReadAhead::new(upstream)),
     );
     let (connected, claimed) = tls::capture_peer_identity(connect).await;
     report.identity = claimed;

@@ -12,6 +12,8 @@ use tokio::net::TcpStream;
 use tokio::time::{timeout, timeout_at, Instant};
 use tokio_rustls::{TlsAcceptor, TlsConnector};
 
+use crate::read_ahead::ReadAhead;
+
 use super::handshake::{self, Greeting, Response};
 use super::packet::{self, Header, Shift, ERR, HEADER_LEN};
 use super::ProtocolError;
@@ -177,7 +179,10 @@ async fn outbound_setup(
     cfg: Arc<rustls::ClientConfig>,
     mut client: TcpStream,
     report: &mut ConnReport,
-) -> Option<(TcpStream, tokio_rustls::client::TlsStream<TcpStream>)> {
+) -> Option<(
+    TcpStream,
+    tokio_rustls::client::TlsStream<ReadAhead<TcpStream>>,
+)> {
     let s = &route.settings;
     let Some(name) = s.server_name.clone() else {
         report.result = Some(ConnResult::Error);
@@ -252,7 +257,10 @@ async fn outbound_setup(
     };
     let began = Instant::now();
     let remaining = deadline.saturating_duration_since(began);
-    let connect = timeout(remaining, TlsConnector::from(cfg).connect(name, upstream));
+    let connect = timeout(
+        remaining,
+        TlsConnector::from(cfg).connect(name, ReadAhead::new(upstream)),
+    );
     let (connected, claimed) = tls::capture_peer_identity(connect).await;
     report.identity = claimed;
     let mut tls = match connected {
@@ -314,7 +322,10 @@ async fn inbound_setup(
     cfg: Arc<rustls::ServerConfig>,
     mut client: TcpStream,
     report: &mut ConnReport,
-) -> Option<(tokio_rustls::server::TlsStream<TcpStream>, TcpStream)> {
+) -> Option<(
+    tokio_rustls::server::TlsStream<ReadAhead<TcpStream>>,
+    TcpStream,
+)> {
     let s = &route.settings;
     let deadline = Instant::now() + s.handshake_timeout;
     // The server's greeting carries the scramble the client's password
@@ -363,7 +374,10 @@ async fn inbound_setup(
     }
     let began = Instant::now();
     let remaining = deadline.saturating_duration_since(began);
-    let accept = timeout(remaining, TlsAcceptor::from(cfg).accept(client));
+    let accept = timeout(
+        remaining,
+        TlsAcceptor::from(cfg).accept(ReadAhead::new(client)),
+    );
     let (accepted, claimed) = tls::capture_peer_identity(accept).await;
     report.identity = claimed;
     let mut tls = match accepted {
