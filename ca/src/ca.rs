@@ -576,7 +576,8 @@ fn lock(home: &CaHome) -> Result<HomeLock, Error> {
 /// earlier version if the home has one and no redb ledger yet.
 fn open_embedded(home: &CaHome) -> Result<Box<dyn Store>, Error> {
     let path = home.ledger_path();
-    if let Some(sled) = crate::store::pending_sled_import(&home.sled_ledger_path(), &path) {
+    let sled = home.sled_ledger_path();
+    if crate::store::needs_sled_import(&sled, &path) {
         crate::store::import_sled_ledger(&sled, &path)?;
     }
     Ok(Box::new(RedbStore::open(&path)?))

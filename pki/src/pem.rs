@@ -255,18 +255,15 @@ pub fn encode_pem(label: &str, der: &[u8]) -> String {
 /// in constant time, without table lookups indexed by key bits
 /// (`pem-rfc7468` over `base64ct`).
 pub fn encode_pkcs8_pem(pkcs8: &[u8]) -> Zeroizing<String> {
-    encode_secret_pem("PRIVATE KEY", pkcs8)
-}
-
-fn encode_secret_pem(label: &str, der: &[u8]) -> Zeroizing<String> {
     use pem_rfc7468::LineEnding;
+    const LABEL: &str = "PRIVATE KEY";
     // reason: the buffer is sized by `encoded_len` for this fixed, valid
     // label, which is all `encode` can fail on.
     #[allow(clippy::expect_used)]
-    let size = pem_rfc7468::encoded_len(label, LineEnding::LF, der).expect("PEM length");
+    let size = pem_rfc7468::encoded_len(LABEL, LineEnding::LF, pkcs8).expect("PEM length");
     let mut buf = Zeroizing::new(vec![0u8; size]);
     #[allow(clippy::expect_used)]
-    let text = pem_rfc7468::encode(label, LineEnding::LF, der, &mut buf).expect("PEM encoding");
+    let text = pem_rfc7468::encode(LABEL, LineEnding::LF, pkcs8, &mut buf).expect("PEM encoding");
     let mut out = Zeroizing::new(String::with_capacity(text.len()));
     out.push_str(text);
     out

@@ -19,7 +19,7 @@ mod sled;
 pub use self::postgres::{redact_url, PostgresStore, MAX_CONNECTIONS, SCHEMA_VERSION};
 pub use self::redb::RedbStore;
 pub use self::remote::{bind_private, serve_connection, RemoteStore};
-pub use self::sled::{import_sled_ledger, pending_sled_import, IMPORTED_SLED_DIR};
+pub use self::sled::{import_sled_ledger, needs_sled_import, IMPORTED_SLED_DIR};
 
 use crate::error::StoreError;
 use crate::record::{CertRecord, Revocation, Status};

@@ -189,7 +189,8 @@ impl RedbStore {
         Ok(store)
     }
 
-    fn err(&self) -> impl Fn(redb::Error) -> StoreError + '_ {
+    /// Maps any redb error to [`StoreError::Redb`] naming the ledger file.
+    fn err<E: Into<redb::Error>>(&self) -> impl Fn(E) -> StoreError + '_ {
         move |e| redb_error(&self.path, e)
     }
 
@@ -198,9 +199,9 @@ impl RedbStore {
         &self,
         body: impl FnOnce(&WriteTransaction) -> Result<T, redb::Error>,
     ) -> Result<T, StoreError> {
-        let tx = self.db.begin_write().map_err(|e| self.err()(e.into()))?;
+        let tx = self.db.begin_write().map_err(self.err())?;
         let out = body(&tx).map_err(self.err())?;
-        tx.commit().map_err(|e| self.err()(e.into()))?;
+        tx.commit().map_err(self.err())?;
         Ok(out)
     }
 
@@ -228,39 +229,36 @@ impl RedbStore {
     }
 
     fn apply_together(&self, batch: &[(u64, Change)]) -> Result<Vec<Applied>, StoreError> {
-        let tx = self.db.begin_write().map_err(|e| self.err()(e.into()))?;
+        let tx = self.db.begin_write().map_err(self.err())?;
         let results = batch
             .iter()
             .map(|(_, change)| self.apply(&tx, change))
             .collect::<Result<Vec<_>, _>>()?;
-        tx.commit().map_err(|e| self.err()(e.into()))?;
+        tx.commit().map_err(self.err())?;
         Ok(results)
     }
 
     fn apply_alone(&self, change: &Change) -> Result<Applied, StoreError> {
-        let tx = self.db.begin_write().map_err(|e| self.err()(e.into()))?;
+        let tx = self.db.begin_write().map_err(self.err())?;
         let result = self.apply(&tx, change)?;
-        tx.commit().map_err(|e| self.err()(e.into()))?;
+        tx.commit().map_err(self.err())?;
         Ok(result)
     }
 
     /// Applies one change inside `tx`: every check first, then the writes.
     fn apply(&self, tx: &WriteTransaction, change: &Change) -> Result<Applied, StoreError> {
-        let e = self.err();
-        let storage = |x: redb::StorageError| e(x.into());
-        let table = |x: redb::TableError| e(x.into());
         match change {
             Change::Commit {
                 new,
                 updated,
                 exclusive_at,
             } => {
-                let mut records = tx.open_table(RECORDS).map_err(table)?;
-                let mut names = tx.open_multimap_table(NAMES).map_err(table)?;
+                let mut records = tx.open_table(RECORDS).map_err(self.err())?;
+                let mut names = tx.open_multimap_table(NAMES).map_err(self.err())?;
                 let mut seen = HashSet::new();
                 for rec in new {
                     let key = rec.serial.as_bytes();
-                    if !seen.insert(key) || records.get(key).map_err(storage)?.is_some() {
+                    if !seen.insert(key) || records.get(key).map_err(self.err())?.is_some() {
                         return Err(StoreError::SerialExists(rec.serial.to_hex()));
                     }
                 }
@@ -269,13 +267,13 @@ impl RedbStore {
                         updated.iter().map(|r| r.serial.as_bytes()).collect();
                     for rec in new {
                         let name = rec.name.to_ascii_lowercase();
-                        for serial in names.get(name.as_str()).map_err(storage)? {
-                            let serial = serial.map_err(storage)?;
+                        for serial in names.get(name.as_str()).map_err(self.err())? {
+                            let serial = serial.map_err(self.err())?;
                             let key = serial.value();
                             if replaced.contains(key) {
                                 continue;
                             }
-                            let Some(v) = records.get(key).map_err(storage)? else {
+                            let Some(v) = records.get(key).map_err(self.err())? else {
                                 continue;
                             };
                             if crate::store::holds_name(&decode_record(key, v.value())?, *now) {
@@ -292,7 +290,7 @@ impl RedbStore {
                 let mut index: HashMap<Vec<u8>, Option<Revocation>> = HashMap::new();
                 for rec in updated {
                     let key = rec.serial.as_bytes();
-                    let old = match records.get(key).map_err(storage)? {
+                    let old = match records.get(key).map_err(self.err())? {
                         Some(old) => decode_record(key, old.value())?,
                         None => return Err(StoreError::NotFound(rec.serial.to_hex())),
                     };
@@ -313,11 +311,11 @@ impl RedbStore {
                     .chain(updated)
                     .map(|rec| serde_json::to_vec(rec).map_err(StoreError::Encode))
                     .collect::<Result<Vec<_>, _>>()?;
-                let mut revoked = tx.open_table(REVOKED).map_err(table)?;
+                let mut revoked = tx.open_table(REVOKED).map_err(self.err())?;
                 for (rec, value) in new.iter().chain(updated).zip(&values) {
                     records
                         .insert(rec.serial.as_bytes(), value.as_slice())
-                        .map_err(storage)?;
+                        .map_err(self.err())?;
                 }
                 for rec in new {
                     names
@@ -325,47 +323,53 @@ impl RedbStore {
                             rec.name.to_ascii_lowercase().as_str(),
                             rec.serial.as_bytes(),
                         )
-                        .map_err(storage)?;
+                        .map_err(self.err())?;
                 }
                 for (key, rev) in index {
                     match rev {
                         Some(rev) => {
                             revoked
                                 .insert(key.as_slice(), encode_revocation(&rev).as_slice())
-                                .map_err(storage)?;
+                                .map_err(self.err())?;
                         }
                         None => {
-                            revoked.remove(key.as_slice()).map_err(storage)?;
+                            revoked.remove(key.as_slice()).map_err(self.err())?;
                         }
                     }
                 }
                 Ok(Applied::Done)
             }
             Change::NextCrlNumber(issuer) => {
-                let mut numbers = tx.open_table(CRL_NUMBERS).map_err(table)?;
+                let mut numbers = tx.open_table(CRL_NUMBERS).map_err(self.err())?;
                 let last = numbers
                     .get(issuer.as_bytes())
-                    .map_err(storage)?
+                    .map_err(self.err())?
                     .map(|v| v.value())
                     .unwrap_or(0);
                 let next = last.saturating_add(1);
-                numbers.insert(issuer.as_bytes(), next).map_err(storage)?;
+                numbers
+                    .insert(issuer.as_bytes(), next)
+                    .map_err(self.err())?;
                 Ok(Applied::CrlNumber(next))
             }
             Change::PutToken(token) => {
-                let mut tokens = tx.open_table(TOKENS).map_err(table)?;
-                if tokens.get(token.hash.as_str()).map_err(storage)?.is_some() {
+                let mut tokens = tx.open_table(TOKENS).map_err(self.err())?;
+                if tokens
+                    .get(token.hash.as_str())
+                    .map_err(self.err())?
+                    .is_some()
+                {
                     return Err(StoreError::TokenExists(token.hash.clone()));
                 }
                 let value = serde_json::to_vec(token).map_err(StoreError::Encode)?;
                 tokens
                     .insert(token.hash.as_str(), value.as_slice())
-                    .map_err(storage)?;
+                    .map_err(self.err())?;
                 Ok(Applied::Done)
             }
             Change::ConsumeToken { hash, now, new } => {
-                let mut tokens = tx.open_table(TOKENS).map_err(table)?;
-                let record = match tokens.get(hash.as_str()).map_err(storage)? {
+                let mut tokens = tx.open_table(TOKENS).map_err(self.err())?;
+                let record = match tokens.get(hash.as_str()).map_err(self.err())? {
                     Some(v) => decode_token(hash, v.value())?,
                     None => return Ok(Applied::Token(TokenUse::Unknown)),
                 };
@@ -386,7 +390,7 @@ impl RedbStore {
                 }
                 tokens
                     .insert(hash.as_str(), value.as_slice())
-                    .map_err(storage)?;
+                    .map_err(self.err())?;
                 Ok(Applied::Token(TokenUse::Consumed(used)))
             }
         }
@@ -396,7 +400,7 @@ impl RedbStore {
         &self,
         body: impl FnOnce(&redb::ReadTransaction) -> Result<T, StoreError>,
     ) -> Result<T, StoreError> {
-        let tx = self.db.begin_read().map_err(|e| self.err()(e.into()))?;
+        let tx = self.db.begin_read().map_err(self.err())?;
         body(&tx)
     }
 }
@@ -426,11 +430,10 @@ impl Store for RedbStore {
     }
 
     fn get(&self, serial: &Serial) -> Result<Option<CertRecord>, StoreError> {
-        let e = self.err();
         self.read(|tx| {
-            let records = tx.open_table(RECORDS).map_err(|x| e(x.into()))?;
+            let records = tx.open_table(RECORDS).map_err(self.err())?;
             let key = serial.as_bytes();
-            match records.get(key).map_err(|x| e(x.into()))? {
+            match records.get(key).map_err(self.err())? {
                 Some(v) => Ok(Some(decode_record(key, v.value())?)),
                 None => Ok(None),
             }
@@ -438,18 +441,17 @@ impl Store for RedbStore {
     }
 
     fn by_name(&self, name: &str) -> Result<Vec<CertRecord>, StoreError> {
-        let e = self.err();
         self.read(|tx| {
-            let names = tx.open_multimap_table(NAMES).map_err(|x| e(x.into()))?;
-            let records = tx.open_table(RECORDS).map_err(|x| e(x.into()))?;
+            let names = tx.open_multimap_table(NAMES).map_err(self.err())?;
+            let records = tx.open_table(RECORDS).map_err(self.err())?;
             let mut out = Vec::new();
             for serial in names
                 .get(name.to_ascii_lowercase().as_str())
-                .map_err(|x| e(x.into()))?
+                .map_err(self.err())?
             {
-                let serial = serial.map_err(|x| e(x.into()))?;
+                let serial = serial.map_err(self.err())?;
                 let key = serial.value();
-                if let Some(v) = records.get(key).map_err(|x| e(x.into()))? {
+                if let Some(v) = records.get(key).map_err(self.err())? {
                     out.push(decode_record(key, v.value())?);
                 }
             }
@@ -458,12 +460,11 @@ impl Store for RedbStore {
     }
 
     fn all(&self) -> Result<Vec<CertRecord>, StoreError> {
-        let e = self.err();
         self.read(|tx| {
-            let records = tx.open_table(RECORDS).map_err(|x| e(x.into()))?;
+            let records = tx.open_table(RECORDS).map_err(self.err())?;
             let mut out = Vec::new();
-            for item in records.iter().map_err(|x| e(x.into()))? {
-                let (k, v) = item.map_err(|x| e(x.into()))?;
+            for item in records.iter().map_err(self.err())? {
+                let (k, v) = item.map_err(self.err())?;
                 out.push(decode_record(k.value(), v.value())?);
             }
             Ok(out)
@@ -478,28 +479,23 @@ impl Store for RedbStore {
     }
 
     fn crl_number(&self, issuer: &Serial) -> Result<Option<u64>, StoreError> {
-        let e = self.err();
         self.read(|tx| {
-            let numbers = tx.open_table(CRL_NUMBERS).map_err(|x| e(x.into()))?;
+            let numbers = tx.open_table(CRL_NUMBERS).map_err(self.err())?;
             let n = numbers
                 .get(issuer.as_bytes())
-                .map_err(|x| e(x.into()))?
+                .map_err(self.err())?
                 .map(|v| v.value());
             Ok(n)
         })
     }
 
     fn revoked_by(&self, issuer: &Serial) -> Result<Vec<(Serial, Revocation)>, StoreError> {
-        let e = self.err();
         self.read(|tx| {
-            let revoked = tx.open_table(REVOKED).map_err(|x| e(x.into()))?;
+            let revoked = tx.open_table(REVOKED).map_err(self.err())?;
             let prefix = index_prefix(issuer);
             let mut out = Vec::new();
-            for item in revoked
-                .range(prefix.as_slice()..)
-                .map_err(|x| e(x.into()))?
-            {
-                let (k, v) = item.map_err(|x| e(x.into()))?;
+            for item in revoked.range(prefix.as_slice()..).map_err(self.err())? {
+                let (k, v) = item.map_err(self.err())?;
                 let Some(serial) = k.value().strip_prefix(prefix.as_slice()) else {
                     break;
                 };
@@ -517,10 +513,9 @@ impl Store for RedbStore {
     }
 
     fn get_token(&self, hash: &str) -> Result<Option<TokenRecord>, StoreError> {
-        let e = self.err();
         self.read(|tx| {
-            let tokens = tx.open_table(TOKENS).map_err(|x| e(x.into()))?;
-            match tokens.get(hash).map_err(|x| e(x.into()))? {
+            let tokens = tx.open_table(TOKENS).map_err(self.err())?;
+            match tokens.get(hash).map_err(self.err())? {
                 Some(v) => Ok(Some(decode_token(hash, v.value())?)),
                 None => Ok(None),
             }
@@ -566,7 +561,7 @@ impl RedbStore {
         tokens: &[TokenRecord],
         crl_numbers: &[(Serial, u64)],
     ) -> Result<(), StoreError> {
-        let tx = self.db.begin_write().map_err(|e| self.err()(e.into()))?;
+        let tx = self.db.begin_write().map_err(self.err())?;
         self.apply(
             &tx,
             &Change::Commit {
@@ -579,16 +574,12 @@ impl RedbStore {
             self.apply(&tx, &Change::PutToken(token.clone()))?;
         }
         {
-            let mut numbers = tx
-                .open_table(CRL_NUMBERS)
-                .map_err(|e| self.err()(e.into()))?;
+            let mut numbers = tx.open_table(CRL_NUMBERS).map_err(self.err())?;
             for (issuer, n) in crl_numbers {
-                numbers
-                    .insert(issuer.as_bytes(), *n)
-                    .map_err(|e| self.err()(e.into()))?;
+                numbers.insert(issuer.as_bytes(), *n).map_err(self.err())?;
             }
         }
-        tx.commit().map_err(|e| self.err()(e.into()))
+        tx.commit().map_err(self.err())
     }
 }
 

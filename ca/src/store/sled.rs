@@ -18,7 +18,7 @@
 //! → the last CRL number, 8 bytes big-endian. The name index (`n/`) and the
 //! CRL index (`r/`) are rebuilt from the records.
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use crate::error::StoreError;
 use crate::record::CertRecord;
@@ -137,10 +137,10 @@ fn remove_unfinished_snapshots(path: &Path) {
     }
 }
 
-/// The sled ledger directory of a home written by an earlier version, if
-/// there is one still to import.
-pub fn pending_sled_import(sled_dir: &Path, redb_path: &Path) -> Option<PathBuf> {
-    (sled_dir.is_dir() && !redb_path.exists()).then(|| sled_dir.to_path_buf())
+/// True when `sled_dir` holds a sled ledger of an earlier version still to
+/// import: it is there and the redb ledger is not.
+pub fn needs_sled_import(sled_dir: &Path, redb_path: &Path) -> bool {
+    sled_dir.is_dir() && !redb_path.exists()
 }
 
 #[cfg(test)]
@@ -205,15 +205,12 @@ mod tests {
         // stop the import.
         std::fs::write(sled_dir.join("snap.FFFFFFFFFFFFFFF0.generating"), b"").unwrap();
 
-        assert_eq!(
-            pending_sled_import(&sled_dir, &redb_path),
-            Some(sled_dir.clone())
-        );
+        assert!(needs_sled_import(&sled_dir, &redb_path));
         assert_eq!(import_sled_ledger(&sled_dir, &redb_path).unwrap(), 2);
         assert!(!sled_dir.exists());
         assert!(home.path().join(IMPORTED_SLED_DIR).is_dir());
         assert!(!home.path().join("ledger.redb.importing").exists());
-        assert_eq!(pending_sled_import(&sled_dir, &redb_path), None);
+        assert!(!needs_sled_import(&sled_dir, &redb_path));
 
         let store = RedbStore::open(&redb_path).unwrap();
         assert_eq!(store.all().unwrap().len(), 2);
