@@ -354,9 +354,10 @@ pub enum StoreError {
         #[source]
         source: sled::Error,
     },
-    /// A file operation of the sled import failed.
+    /// A file operation on the ledger's files failed (its permissions, the
+    /// sled import's renames).
     #[error("{}: {source}", path.display())]
-    LegacyIo {
+    Io {
         /// The file or directory.
         path: PathBuf,
         /// The cause.

@@ -160,6 +160,10 @@ impl RedbStore {
     /// Opens (or creates) the ledger file at `path`. The caller holds the
     /// CA home's lock; redb also refuses a second opener.
     pub fn open(path: &Path) -> Result<Self, StoreError> {
+        owner_only(path).map_err(|source| StoreError::Io {
+            path: path.to_path_buf(),
+            source,
+        })?;
         let db = Database::create(path).map_err(|e| redb_error(path, e))?;
         let store = RedbStore {
             db,
@@ -583,6 +587,26 @@ impl RedbStore {
     }
 }
 
+/// Creates the ledger file readable and writable by its owner only (0600),
+/// like the CA's keys (it holds token hashes and every certificate's
+/// record), or takes away what group and others may do with an existing
+/// one.
+fn owner_only(path: &Path) -> std::io::Result<()> {
+    use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)?;
+    let mode = file.metadata()?.permissions().mode();
+    if mode & 0o077 != 0 {
+        file.set_permissions(std::fs::Permissions::from_mode(mode & 0o700))?;
+    }
+    Ok(())
+}
+
 fn redb_error(path: &Path, source: impl Into<redb::Error>) -> StoreError {
     StoreError::Redb {
         path: path.to_path_buf(),
@@ -714,6 +738,21 @@ mod tests {
         assert_eq!(consumed.into_inner(), 1, "one token, consumed once");
         assert_eq!(store.all().unwrap().len(), 8 * 25 + 1);
         assert_eq!(store.by_name("N3-7").unwrap().len(), 1);
+    }
+
+    #[test]
+    fn the_ledger_file_is_for_its_owner_only() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("ledger.redb");
+        let mode = |p: &Path| std::fs::metadata(p).unwrap().permissions().mode() & 0o777;
+        drop(RedbStore::open(&path).unwrap());
+        assert_eq!(mode(&path), 0o600);
+        // One left readable by others (an older version, a copy) is tightened.
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o644)).unwrap();
+        let store = RedbStore::open(&path).unwrap();
+        assert_eq!(mode(&path), 0o600);
+        assert!(store.all().unwrap().is_empty());
     }
 
     #[test]

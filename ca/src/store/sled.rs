@@ -49,7 +49,7 @@ pub fn import_sled_ledger(sled_dir: &Path, redb_path: &Path) -> Result<usize, St
     let staging = redb_path.with_extension("redb.importing");
     let io = |path: &Path| {
         let path = path.to_path_buf();
-        move |source| StoreError::LegacyIo { path, source }
+        move |source| StoreError::Io { path, source }
     };
     match std::fs::remove_file(&staging) {
         Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io(&staging)(e)),
